@@ -18,12 +18,17 @@ ureg.define("counts = [] = ct = cts")
 pint.set_application_registry(ureg)
 Quantity = ureg.Quantity
 
-_NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*$")
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER_UNIT = re.compile(rf"^\s*({_NUM})\s*(.*?)\s*$")
+# "13.6 +/- 0.1 mg", "13.6 ± 0.1 mg", "(13.6 +/- 0.1) mg"
+_MEASUREMENT = re.compile(rf"^\s*\(?\s*({_NUM})\s*(?:\+/-|\+-|±)\s*({_NUM})\s*\)?\s*(.*?)\s*$")
 
 
 def parse_quantity(text: str | float | int, *, dimension: str | None = None, name: str = "value",
                    default_unit: str | None = None) -> pint.Quantity:
     """Parse ``"160nm"``, ``"1 MHz"``, ``"30 mW/cm^2"`` into a Quantity of the expected dimension.
+
+    ``"13.6 +/- 0.1 mg"`` (or ``±``) gives a pint Measurement, which keeps the uncertainty.
 
     Parameters
     ----------
@@ -46,16 +51,22 @@ def parse_quantity(text: str | float | int, *, dimension: str | None = None, nam
         q = Quantity(text, default_unit)
     else:
         s = str(text).strip().replace("µ", "u").replace("μ", "u")
-        m = _NUMBER_UNIT.match(s)
-        if not m:
+        error = None
+        if m := _MEASUREMENT.match(s):
+            number, error, unit = m.groups()
+            if float(error) < 0:
+                raise AnalysisInputError(f"{name}: the uncertainty in {text!r} must not be negative")
+        elif m := _NUMBER_UNIT.match(s):
+            number, unit = m.groups()
+        else:
             raise AnalysisInputError(f"{name}: {text!r} is not a number with a unit")
-        number, unit = m.groups()
         if not unit:
             if default_unit is None:
                 raise AnalysisInputError(f"{name}: {text!r} has no unit")
             unit = default_unit
         try:
-            q = Quantity(float(number), ureg.parse_units(unit))
+            units = ureg.parse_units(unit)
+            q = Quantity(float(number), units) if error is None else ureg.Measurement(float(number), float(error), units)
         except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
             raise AnalysisInputError(f"{name}: unknown unit {unit!r} in {text!r}") from exc
     if dimension is not None:
