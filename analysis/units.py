@@ -13,8 +13,6 @@ import pint
 from analysis.errors import AnalysisInputError
 
 ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
-# Lab shorthands pint lacks: "rpm" is known, but counts per second of a detector are not.
-ureg.define("counts = [] = ct = cts")
 pint.set_application_registry(ureg)
 Quantity = ureg.Quantity
 

@@ -1,0 +1,38 @@
+from django.contrib import admin
+
+from labbook.characterization.models import CharacterizationRun
+from labbook.projects.admin import ProjectScopedAdmin, quantity_column
+
+
+class RawFileInline(admin.TabularInline):
+    model = CharacterizationRun.raw_files.through
+    extra = 0
+    verbose_name = "raw file"
+    verbose_name_plural = "raw files"
+    autocomplete_fields = ["rawfile"]
+
+
+@admin.register(CharacterizationRun)
+class CharacterizationRunAdmin(ProjectScopedAdmin):
+    list_display = ["code", "technique", "sample", "treatment", "instrument", "date", "operator",
+                    "excitation_display", "file_count"]
+    list_filter = ["technique", "sample__treatment", "date", "operator", "project"]
+    search_fields = ["code", "instrument", "notes", "sample__code", "sample__batch__code"]
+    date_hierarchy = "date"
+    list_select_related = ["sample__treatment", "operator", "project"]
+    exclude = ["raw_files"]
+    inlines = [RawFileInline]
+    excitation_display = quantity_column("excitation_wavelength", description="excitation")
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(n_files=Count("raw_files"))
+
+    @admin.display(description="treatment", ordering="sample__treatment__code")
+    def treatment(self, obj):
+        return obj.sample.treatment or "untreated"
+
+    @admin.display(description="files", ordering="n_files")
+    def file_count(self, obj):
+        return obj.n_files

@@ -1,0 +1,143 @@
+"""The demo series: the paper's 0/3/9/17 % Cl study, recorded through the services.
+
+``fixtures/paper_series.json`` says what the lab did; :func:`load_paper_series` records it the way
+a researcher would (syntheses, pool, split, stock, treatments, samples, runs, devices), so every
+derived value (iodide per portion, Cl:I, ethanol fraction) is computed by the domain code. Raw
+files named there come from ``fixtures/demo/`` and are synthetic (see its README.txt).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from labbook.characterization.models import CharacterizationRun
+from labbook.devices.models import Device, DeviceMeasurement
+from labbook.files.services import raw_file_store
+from labbook.notebook.models import NotebookEntry
+from labbook.projects.models import Membership, Project, Role
+from labbook.synthesis import services
+from labbook.synthesis.models import PostTreatment
+
+FIXTURES = Path(settings.BASE_DIR) / "fixtures"
+SERIES = FIXTURES / "paper_series.json"
+DEMO_FILES = FIXTURES / "demo"
+
+
+def _date(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
+
+
+def _store(project, user, name: str):
+    path = DEMO_FILES / name
+    if not path.exists():
+        raise FileNotFoundError(f"demo raw file {path} is missing; run fixtures/generate_demo_instrument_files.py")
+    with path.open("rb") as fh:
+        return raw_file_store(project=project, fileobj=fh, original_name=name, user=user,
+                              description="SYNTHETIC demo data (generated, not measured)")
+
+
+@transaction.atomic
+def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> Project:
+    """Record the paper's series in a new project owned by ``user`` (an admin member of it)."""
+    spec = json.loads(Path(path).read_text())
+    project = Project.objects.create(**spec["project"])
+    Membership.objects.create(project=project, user=user, role=Role.ADMIN)
+    p = dict(project=project, user=user)
+
+    chems = {}
+    for c in spec["chemicals"]:
+        c = dict(c)
+        key = c.pop("key")
+        chems[key] = services.chemical_create(**p, **c)
+
+    syn = spec["syntheses"]
+    recipe = dict(syn["recipe"])
+    for key in ("pbi2", "mai"):
+        recipe[key] = chems[recipe[key]]
+    batches = [services.synthesis_create(**p, code=code, date=_date(syn["date"]), **recipe) for code in syn["codes"]]
+
+    pool_spec = spec["pool"]
+    pool = services.batches_pool(**p, code=pool_spec["code"], date=_date(pool_spec["date"]), parents=batches,
+                                 notes=pool_spec["notes"])
+    por = spec["portions"]
+    portions = services.batch_split(
+        parent=pool, date=_date(por["date"]), user=user,
+        portions=[services.PortionSpec(code=c, fraction=por["fraction"], volume=por["volume"]) for c in por["codes"]],
+    )
+
+    st = dict(spec["stock"])
+    st["salt"] = chems[st["salt"]]
+    stock = services.stock_create(**p, **{**st, "date": _date(st["date"])})
+
+    common = spec["treatment_common"]
+    treatments = {}
+    for t in spec["treatments"]:
+        t = dict(t)
+        batch = portions[t.pop("portion")]
+        treatments[t["code"]] = services.treatment_create(
+            batch=batch, stock=stock, user=user, date=_date(common["date"]),
+            stirring_time=common["stirring_time"], stirring_speed=common["stirring_speed"], **t)
+
+    samples = {}
+    for code, treatment in treatments.items():
+        pct = int(treatment.nominal_cl_percent)
+        for s in spec["samples_per_treatment"]:
+            s = dict(s)
+            suffix = s.pop("suffix")
+            samples[(code, suffix)] = services.sample_create(
+                batch=treatment.batch, treatment=treatment, user=user, code=f"S-{pct}Cl-{suffix}",
+                date=_date(common["date"]) + dt.timedelta(days=1), **s)
+        for r in spec["runs_per_treatment"]:
+            r = dict(r)
+            files = r.pop("files")
+            sample = samples[(code, r.pop("sample"))]
+            run = CharacterizationRun(project=project, created_by=user, operator=user, sample=sample,
+                                      code=f"R-{pct}Cl-{r.pop('suffix')}", date=sample.date + dt.timedelta(days=1), **r)
+            run.full_clean()
+            run.save()
+            if with_files:
+                run.raw_files.set([_store(project, user, f.format(pct=pct)) for f in files])
+
+    dc = spec["device_common"]
+    for d in spec["devices"]:
+        treatment = treatments[d["treatment"]]
+        powder = services.sample_create(batch=treatment.batch, treatment=treatment, user=user,
+                                        code=f"S-{int(treatment.nominal_cl_percent)}Cl-powder", kind="powder",
+                                        date=_date(d["fabricated_on"]) - dt.timedelta(days=1),
+                                        notes="collected through multiple syntheses, dried in vacuum for 12 h")
+        device = Device(project=project, created_by=user, operator=user, code=d["code"], active_area=d["active_area"],
+                        fabricated_on=_date(d["fabricated_on"]), architecture=dc["architecture"],
+                        layers=dc["layers"], notes=dc["notes"])
+        device.full_clean()
+        device.save()
+        device.samples.set([powder])
+        for m in dc["measurements"]:
+            m = dict(m)
+            meas = DeviceMeasurement(project=project, created_by=user, operator=user, device=device,
+                                     **{**m, "date": _date(m["date"])})
+            meas.full_clean()
+            meas.save()
+            if with_files:
+                meas.raw_files.set([_store(project, user, f) for f in d["files"].get(m["kind"], [])])
+
+    for e in spec["entries"]:
+        entry = NotebookEntry.objects.create(project=project, created_by=user, author=user, title=e["title"], body=e["body"])
+        entry.treatments.set(PostTreatment.objects.filter(code__in=e["treatments"]))
+    return project
+
+
+def demo_user(username: str = "demo", password: str = "demo-perovskite"):
+    """The demo's superuser (created once)."""
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": True,
+                                                                            "email": "demo@example.org"})
+    if created:
+        user.set_password(password)
+        user.save()
+    return user, created

@@ -1,0 +1,85 @@
+"""Writing raw files: streamed to storage, hashed on the way, verified, stored once per content."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import tempfile
+from collections.abc import Callable
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from labbook.files.models import RawFile, blob_name
+from labbook.projects.models import Project
+
+CHUNK = 1024 * 1024
+
+
+def _verify_stored(name: str, sha256: str) -> None:
+    h = hashlib.sha256()
+    with default_storage.open(name, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            h.update(chunk)
+    if h.hexdigest() != sha256:
+        raise ValidationError(f"stored file {name} does not match its SHA-256 {sha256}")
+
+
+def raw_file_store(*, project: Project, fileobj: BinaryIO, original_name: str, user=None,
+                   media_type: str | None = None, description: str = "",
+                   max_bytes: int | None = None,
+                   progress: Callable[[int], None] | None = None) -> RawFile:
+    """Store ``fileobj`` for ``project``; return its RawFile (an existing one for known content).
+
+    The stream is copied to a temporary file while its SHA-256 is computed; over ``max_bytes``
+    (default ``settings.RAW_FILE_MAX_BYTES``) it is refused. New content is saved under
+    ``raw/<sha[:2]>/<sha>`` and read back to verify; content already stored is not rewritten. A
+    failure at any point leaves no blob and no row behind.
+    """
+    project.check_writable()
+    max_bytes = settings.RAW_FILE_MAX_BYTES if max_bytes is None else max_bytes
+    name = os.path.basename(original_name or "").strip()
+    if not name:
+        raise ValidationError({"original_name": "a raw file needs a name"})
+    h = hashlib.sha256()
+    size = 0
+    with tempfile.TemporaryFile() as tmp:
+        for chunk in iter(lambda: fileobj.read(CHUNK), b""):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ValidationError({"file": f"{name} is larger than the limit of {max_bytes} bytes"})
+            h.update(chunk)
+            tmp.write(chunk)
+            if progress is not None:
+                progress(size)
+        sha = h.hexdigest()
+        existing = RawFile.objects.filter(project=project, sha256=sha).first()
+        if existing is not None:
+            return existing
+        stored_name = blob_name(sha)
+        wrote = False
+        if not default_storage.exists(stored_name):
+            tmp.seek(0)
+            saved = default_storage.save(stored_name, File(tmp))
+            if saved != stored_name:  # storage chose another name: someone raced us; keep theirs
+                default_storage.delete(saved)
+            else:
+                wrote = True
+        try:
+            _verify_stored(stored_name, sha)
+            with transaction.atomic():
+                raw = RawFile(project=project, sha256=sha, size=size, original_name=name,
+                              media_type=media_type or mimetypes.guess_type(name)[0] or "application/octet-stream",
+                              description=description, created_by=user)
+                raw.full_clean()
+                raw.save()
+        except BaseException:
+            if wrote and not RawFile.objects.filter(sha256=sha).exists():
+                default_storage.delete(stored_name)
+            raise
+    return raw

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class NotebookConfig(AppConfig):
+    name = "labbook.notebook"
+    verbose_name = "Notebook"

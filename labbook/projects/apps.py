@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ProjectsConfig(AppConfig):
+    name = "labbook.projects"
+    verbose_name = "Projects and membership"

@@ -1,0 +1,352 @@
+"""Quantities with real units in the database: :class:`QuantityField`.
+
+One pint UnitRegistry serves the whole program (``analysis.units.ureg``). A QuantityField declares the
+unit its numbers are stored in (``unit="uL"``); the column is a plain float in that unit, so both
+SQLite and PostgreSQL can filter, order and aggregate on it, and reading the attribute gives a pint
+Quantity back. What people type is accepted as it is: ``"2.5 uL"``, ``"2.5 µL"``, ``"0.0025 mL"``,
+a pint Quantity, or a bare number taken in the declared unit. An optional uncertainty
+(``"13.6 +/- 0.1 mg"``) is kept in a companion column ``<name>_err`` and comes back as a pint
+Measurement.
+
+Refusals happen where data is written, so every door (admin, API, forms, services, the shell)
+gets them: a value of the wrong dimension ("5 mg" for a volume), a negative or absurd amount, or
+text that is not a quantity raises ``ValidationError`` naming the field and the expected
+dimension, from ``full_clean()`` and again from ``save()`` (via ``get_prep_value``).
+
+Why not django-pint-field: it stores quantities in a PostgreSQL composite type, so it does not run
+on SQLite, our embedded default; it also has no uncertainty. A float column in a declared unit is
+portable, indexable and what aggregate queries need.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pint
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.query_utils import DeferredAttribute
+
+from analysis.errors import AnalysisInputError
+from analysis.units import Quantity, parse_quantity, ureg
+
+__all__ = ["QuantityField", "Quantity", "ureg", "to_quantity", "format_quantity", "dimension_name"]
+
+# Words for the dimensions a bench scientist meets, for error messages and help texts.
+_DIMENSION_NAMES = {
+    "[length] ** 3": "a volume (e.g. uL, mL)",
+    "[mass]": "a mass (e.g. mg, g)",
+    "[substance]": "an amount of substance (e.g. umol, mmol)",
+    "[substance] / [length] ** 3": "a concentration (e.g. mol/L, mM)",
+    "[mass] / [substance]": "a molar mass (e.g. g/mol)",
+    "[time]": "a time (e.g. s, min, h)",
+    "1 / [time]": "a frequency or rotation speed (e.g. rpm, Hz, MHz)",
+    "[temperature]": "a temperature (e.g. degC, K)",
+    "[length]": "a length (e.g. nm, um)",
+    "[length] ** 2": "an area (e.g. cm^2)",
+    "1 / [length] ** 2": "a fluence per area (e.g. 1/cm^2)",
+    "[mass] / [time] ** 3": "a power density (e.g. mW/cm^2)",
+    "[current]": "a current (e.g. A, nA)",
+    "[length] ** 2 * [mass] / [current] / [time] ** 3": "a voltage (e.g. V)",
+    "[mass] / [length] ** 3": "a mass concentration (e.g. mg/mL)",
+    "dimensionless": "a dimensionless number (e.g. %)",
+}
+
+
+def dimension_name(dimensionality) -> str:
+    key = str(dimensionality)
+    return _DIMENSION_NAMES.get(key, key)
+
+
+def _label(unit: str) -> str:
+    """How a declared unit is shown: "uL" -> "µL", "degC" -> "°C"."""
+    if unit == "degC":
+        return "°C"
+    if unit == "percent":
+        return "%"
+    if unit.startswith("u") and len(unit) > 1 and unit[1:2].isalpha() and unit not in {"um"}:
+        return "µ" + unit[1:]
+    return "µm" if unit == "um" else unit
+
+
+def format_quantity(value, unit: str | None = None, *, digits: int = 6) -> str:
+    """A quantity (or Measurement) as people write it: ``"2.5 µL"``, ``"13.6 ± 0.1 mg"``."""
+    if value is None:
+        return ""
+    if unit is not None:
+        value = value.to(unit)
+    label = _label(unit) if unit else f"{value.units:~P}"
+    if isinstance(value, ureg.Measurement):
+        return f"{value.value.magnitude:.{digits}g} ± {value.error.magnitude:.2g} {label}"
+    return f"{value.magnitude:.{digits}g} {label}"
+
+
+def to_quantity(value: Any, *, unit: str, name: str = "value", dimension: str | None = None):
+    """Turn what a user gave (text, number, Quantity, Measurement, {"magnitude","units"}) into a
+    Quantity/Measurement of the dimension of ``unit``; raise ValidationError naming ``name``.
+
+    A bare number is taken in ``unit``.
+    """
+    expected = Quantity(1, unit).dimensionality
+    if isinstance(value, dict) and "magnitude" in value:
+        value = f"{value['magnitude']} {value.get('units') or unit}"
+    if isinstance(value, bool):
+        raise ValidationError({name: f"{value!r} is not a quantity; expected {dimension_name(expected)}"})
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValidationError({name: f"{value!r} is not a finite number"})
+        return Quantity(float(value), unit)
+    if isinstance(value, (pint.Quantity, ureg.Measurement)):
+        q = value
+    elif isinstance(value, str):
+        try:
+            q = parse_quantity(value, name=name, default_unit=unit)
+        except AnalysisInputError as exc:
+            raise ValidationError({name: f"{exc.args[0].split(': ', 1)[-1]}; expected {dimension_name(expected)}"}) from exc
+    else:
+        raise ValidationError({name: f"{value!r} is not a quantity; expected {dimension_name(expected)}"})
+    if q.dimensionality != expected:
+        raise ValidationError(
+            {name: f"{format_quantity(q)} is {dimension_name(q.dimensionality)}; expected {dimension_name(expected)}"}
+        )
+    magnitude = q.value.magnitude if isinstance(q, ureg.Measurement) else q.magnitude
+    if not math.isfinite(float(magnitude)):
+        raise ValidationError({name: f"{value!r} is not a finite number"})
+    return q
+
+
+class QuantityDescriptor(DeferredAttribute):
+    """Reading gives a Quantity (or Measurement) in the field's unit; writing accepts anything
+    :func:`to_quantity` does. Invalid input is kept as given so ``full_clean`` can report it."""
+
+    def __get__(self, instance, cls=None):
+        if instance is None:
+            return self
+        raw = super().__get__(instance, cls)
+        field = self.field
+        if raw is None or isinstance(raw, str | dict | pint.Quantity | ureg.Measurement):
+            return raw  # None, or invalid input awaiting validation (valid input is stored as float)
+        err = instance.__dict__.get(field.err_attname) if field.uncertainty else None
+        if err is not None:
+            return ureg.Measurement(float(raw), float(err), field.unit)
+        return Quantity(float(raw), field.unit)
+
+    def __set__(self, instance, value):
+        field = self.field
+        err = None
+        if value is not None:
+            try:
+                q = to_quantity(value, unit=field.unit, name=field.name)
+            except ValidationError:
+                instance.__dict__[self.field.attname] = value  # reported by full_clean()/save()
+                return
+            q = q.to(field.unit)
+            if isinstance(q, ureg.Measurement):
+                value, err = float(q.value.magnitude), float(q.error.magnitude)
+            else:
+                value = float(q.magnitude)
+        instance.__dict__[self.field.attname] = value
+        if field.uncertainty:
+            instance.__dict__[field.err_attname] = err
+
+
+class _ErrDescriptor(DeferredAttribute):
+    """The companion ``<name>_err`` column; loading from the database sets it after the value."""
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.field.attname] = value
+
+
+class QuantityField(models.FloatField):
+    """A physical quantity stored as a float in a declared unit; see the module docstring.
+
+    Parameters
+    ----------
+    unit : str
+        The unit the column holds (pint syntax: ``"uL"``, ``"mg"``, ``"mol/L"``, ``"rpm"``, ``"degC"``).
+    min_value, max_value : float, optional
+        Bounds in ``unit``. ``min_value`` defaults to 0 (amounts are not negative); pass
+        ``None`` for signed quantities (bias voltage, currents).
+    uncertainty : bool
+        Keep an optional uncertainty in a companion column ``<name>_err``.
+    """
+
+    descriptor_class = QuantityDescriptor
+
+    def __init__(self, *args, unit: str, min_value: float | None = 0.0, max_value: float | None = None,
+                 uncertainty: bool = True, **kwargs):
+        self.unit = unit
+        self.min_value = min_value
+        self.max_value = max_value
+        self.uncertainty = uncertainty
+        Quantity(1, unit)  # fail at import time on a typo in the declared unit
+        kwargs.setdefault("help_text", f"{dimension_name(Quantity(1, unit).dimensionality)}; stored in {_label(unit)}")
+        super().__init__(*args, **kwargs)
+
+    @property
+    def unit_label(self) -> str:
+        return _label(self.unit)
+
+    @property
+    def dimension(self) -> str:
+        return dimension_name(Quantity(1, self.unit).dimensionality)
+
+    @property
+    def err_attname(self) -> str:
+        return f"{self.name}_err"
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["unit"] = self.unit
+        if self.min_value != 0.0:
+            kwargs["min_value"] = self.min_value
+        if self.max_value is not None:
+            kwargs["max_value"] = self.max_value
+        if not self.uncertainty:
+            kwargs["uncertainty"] = False
+        if kwargs.get("help_text") == f"{self.dimension}; stored in {self.unit_label}":
+            del kwargs["help_text"]
+        return name, path, args, kwargs
+
+    def contribute_to_class(self, cls, name, private_only=False):
+        super().contribute_to_class(cls, name, private_only=private_only)
+        # Migrations list the companion column themselves (models built there live in "__fake__").
+        if self.uncertainty and not cls._meta.abstract and cls.__module__ != "__fake__":
+            err = models.FloatField(null=True, blank=True, editable=False,
+                                    help_text=f"uncertainty of {name}, in {self.unit_label}")
+            err.descriptor_class = _ErrDescriptor
+            cls.add_to_class(self.err_attname, err)
+
+    # --- values in and out -------------------------------------------------------------------
+    def to_python(self, value):
+        if value is None or value == "":
+            return None
+        q = to_quantity(value, unit=self.unit, name=self.name)
+        return q.to(self.unit)
+
+    def get_prep_value(self, value):
+        if value is None:
+            return None
+        if isinstance(value, (models.Expression, models.F)) or hasattr(value, "resolve_expression"):
+            return value
+        q = self.to_python(value)
+        if isinstance(q, ureg.Measurement):
+            q = q.value
+        return float(q.magnitude)
+
+    def pre_save(self, model_instance, add):
+        value = self.to_python(getattr(model_instance, self.attname))  # raises on invalid input
+        if value is not None:
+            self._check_bounds(value)
+        return self.get_prep_value(value)
+
+    def value_from_object(self, obj):
+        return getattr(obj, self.attname)
+
+    def value_to_string(self, obj):
+        value = self.value_from_object(obj)
+        return "" if value is None else repr(self.get_prep_value(value))
+
+    def _check_bounds(self, q):
+        mag = float((q.value if isinstance(q, ureg.Measurement) else q).to(self.unit).magnitude)
+        label = self.verbose_name
+        if self.min_value is not None and mag < self.min_value:
+            if self.min_value == 0:
+                raise ValidationError({self.name: f"{label} must not be negative (got {format_quantity(q, self.unit)})"})
+            raise ValidationError(
+                {self.name: f"{label} must be at least {self.min_value:g} {self.unit_label} (got {format_quantity(q, self.unit)})"}
+            )
+        if self.max_value is not None and mag > self.max_value:
+            raise ValidationError(
+                {self.name: f"{label} of {format_quantity(q, self.unit)} is implausible: at most {self.max_value:g} {self.unit_label}"}
+            )
+
+    def validate(self, value, model_instance):
+        # FloatField's validators would compare a Quantity with floats; check bounds ourselves.
+        if value is None:
+            if not self.null:
+                raise ValidationError({self.name: f"{self.verbose_name} is required ({self.dimension})"})
+            return
+        self._check_bounds(value)
+
+    def run_validators(self, value):
+        return None
+
+    def clean(self, value, model_instance):
+        try:
+            value = self.to_python(value)
+        except ValidationError as exc:
+            # to_python names the field already; re-raise the bare messages for full_clean.
+            raise ValidationError(exc.message_dict.get(self.name, exc.messages)) from None
+        try:
+            self.validate(value, model_instance)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict.get(self.name, exc.messages)) from None
+        return value
+
+    def formfield(self, **kwargs):
+        return QuantityFormField(
+            unit=self.unit,
+            required=not self.blank,
+            label=kwargs.get("label") or self.verbose_name[:1].upper() + self.verbose_name[1:],
+            help_text=kwargs.get("help_text", self.help_text),
+            initial=kwargs.get("initial"),
+        )
+
+
+class QuantityInput(forms.TextInput):
+    """A text box that shows the stored quantity with its unit ("2.5 µL")."""
+
+    def __init__(self, unit: str, attrs=None):
+        self.unit = unit
+        attrs = {"placeholder": f"e.g. 2.5 {_label(unit)}", "class": "quantity-input", **(attrs or {})}
+        super().__init__(attrs)
+
+    def format_value(self, value):
+        if isinstance(value, (pint.Quantity, ureg.Measurement)):
+            return format_quantity(value, self.unit)
+        if isinstance(value, (int, float)):
+            return format_quantity(Quantity(value, self.unit), self.unit)
+        return value
+
+
+class QuantityFormField(forms.Field):
+    """Accepts what people type ("2.5 uL", "0.0025 mL", "13.6 +/- 0.1 mg"); a bare number is in the
+    field's unit."""
+
+    def __init__(self, *, unit: str, **kwargs):
+        self.unit = unit
+        kwargs.setdefault("widget", QuantityInput(unit))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return to_quantity(value, unit=self.unit, name="value").to(self.unit)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["value"]) from None
+
+    def has_changed(self, initial, data):
+        try:
+            new = self.to_python(data)
+        except ValidationError:
+            return True
+        old = initial if initial is None or isinstance(initial, (pint.Quantity, ureg.Measurement)) else self.to_python(initial)
+        return format_quantity(old, self.unit) != format_quantity(new, self.unit)
+
+
+def check_quantities(instance, *names: str) -> None:
+    """Raise a ValidationError (keyed by field) if any of the named QuantityFields of ``instance``
+    holds input that is not a valid quantity of its dimension; used before arithmetic on them."""
+    errors = {}
+    for name in names:
+        field = instance._meta.get_field(name)
+        try:
+            field.to_python(getattr(instance, name))
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
