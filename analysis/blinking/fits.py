@@ -1,0 +1,342 @@
+"""Dwell-time densities and truncated power-law fits (maximum likelihood and least squares)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import integrate, optimize
+
+from analysis.errors import AnalysisInputError
+
+__all__ = [
+    "PowerLawFit",
+    "dwell_density",
+    "truncated_power_law_nll",
+    "fit_truncated_power_law",
+    "fit_truncated_power_law_lsq",
+]
+
+
+@dataclass(frozen=True)
+class PowerLawFit:
+    """A fit of :math:`P(t) = A\\,t^{-\\alpha} e^{-\\mu t}` to dwell times.
+
+    ``alpha_err``/``mu_err_per_s`` are one standard error (NaN when not estimable, e.g. ``mu`` on its
+    bound 0). ``amplitude_per_s`` normalises :math:`P` to a probability density over
+    ``t >= t_min_s`` (for the ML fits) or is the fitted prefactor (least squares). ``method`` is
+    ``"mle-discrete"``, ``"mle-continuous"`` or ``"lsq-kuno"``/``"lsq-logbins"``.
+    """
+
+    alpha: float
+    alpha_err: float
+    mu_per_s: float
+    mu_err_per_s: float
+    amplitude_per_s: float
+    n_events: int
+    t_min_s: float
+    method: str
+    log_likelihood: float = float("nan")
+
+    @staticmethod
+    def empty(n_events: int, t_min_s: float, method: str) -> PowerLawFit:
+        nan = float("nan")
+        return PowerLawFit(nan, nan, nan, nan, nan, int(n_events), float(t_min_s), method)
+
+
+def dwell_density(
+    dwell_s: np.ndarray, *, method: str = "kuno", bins_per_decade: int = 10, total: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probability density of dwell times, Kuno-normalised or on logarithmic bins.
+
+    ``"kuno"``: for each distinct duration :math:`t_i` observed :math:`N_i` times,
+
+    .. math:: P(t_i) = \\frac{N_i}{N_{tot}\\,\\Delta t_i}, \\qquad
+              \\Delta t_i = \\tfrac12 (t_{i+1} - t_{i-1})
+
+    the mean distance to the next longer and next shorter observed duration [1]_ (one-sided at the
+    ends). ``"log"``: counts on bins of equal width in :math:`\\log t` divided by
+    :math:`N_{tot}\\times` bin width; returns the geometric bin centres of non-empty bins.
+
+    Returns
+    -------
+    t_s, density_per_s : arrays
+        Empty when there are no dwells.
+
+    References
+    ----------
+    .. [1] M. Kuno, D. P. Fromm, H. F. Hamann, A. Gallagher, D. J. Nesbitt, J. Chem. Phys. 115, 1028 (2001).
+    """
+    t = np.asarray(dwell_s, dtype=float)
+    t = t[np.isfinite(t) & (t > 0)]
+    n_tot = t.size if total is None else int(total)
+    if t.size == 0:
+        return np.zeros(0), np.zeros(0)
+    if method == "kuno":
+        u, counts = np.unique(t, return_counts=True)
+        if u.size == 1:
+            return u, np.array([1.0 / u[0]])
+        gaps = np.diff(u)
+        dt = np.empty_like(u)
+        dt[1:-1] = 0.5 * (gaps[1:] + gaps[:-1])
+        dt[0], dt[-1] = gaps[0], gaps[-1]
+        return u, counts / (n_tot * dt)
+    if method == "log":
+        lo, hi = np.log10(t.min()), np.log10(t.max())
+        nb = max(int(np.ceil((hi - lo) * bins_per_decade)), 1)
+        edges = np.logspace(lo, hi, nb + 1)
+        edges[0] *= 0.999
+        edges[-1] *= 1.001
+        counts, _ = np.histogram(t, edges)
+        centres = np.sqrt(edges[1:] * edges[:-1])
+        keep = counts > 0
+        return centres[keep], counts[keep] / (n_tot * np.diff(edges)[keep])
+    raise AnalysisInputError(f"method: {method!r}, expected 'kuno' or 'log'")
+
+
+def _log_continuous_norm(alpha: float, mu: float, t_min: float, t_max: float | None) -> float:
+    """log of :math:`\\int_{t_{min}}^{t_{max}} t^{-\\alpha} e^{-\\mu t} dt`, by quadrature in log t."""
+    if mu == 0 and t_max is None:
+        return np.log(t_min ** (1 - alpha) / (alpha - 1)) if alpha > 1 else np.inf
+    u0 = np.log(t_min)
+    u1 = np.log(t_max) if t_max is not None else max(u0, np.log(60.0 / mu)) + 2.0
+    # Scale by the integrand's value at t_min so quad works near 1.
+    c = (1 - alpha) * u0 - mu * t_min
+
+    def f(u):
+        return np.exp((1 - alpha) * u - mu * np.exp(u) - c)
+
+    val, _ = integrate.quad(f, u0, u1, limit=200, epsabs=0.0, epsrel=1e-11)
+    return np.log(val) + c
+
+
+def _log_discrete_norm(alpha: float, lam: float, k_min: int, k_max: int | None) -> float:
+    """log of :math:`\\sum_{k=k_{min}}^{k_{max}} k^{-\\alpha} e^{-\\lambda k}`.
+
+    Explicit terms up to ``k_max`` (at most 20000 of them, ``k_min + 4000`` when unbounded), then the Euler-Maclaurin midpoint integral for the tail
+    (relative error ~ :math:`\\alpha(\\alpha+1)/(24 k^2)` < 1e-7 of a term that is itself small).
+    """
+    stop = k_min + 4000 if k_max is None else k_max
+    k = np.arange(k_min, min(stop, k_min + 20000) + 1, dtype=float)
+    logt = -alpha * np.log(k) - lam * k
+    m = logt.max()
+    s = np.exp(logt - m).sum()
+    if k_max is None or k_max > k[-1]:
+        a = k[-1] + 0.5
+        if lam == 0 and k_max is None:
+            if alpha <= 1:
+                return np.inf
+            tail = np.exp(-m) * a ** (1 - alpha) / (alpha - 1)
+        elif lam * a - alpha * np.log(a) - m > 745:  # the tail underflows against the explicit terms
+            tail = 0.0
+        else:
+            tail = np.exp(_log_continuous_norm(alpha, lam, a, None if k_max is None else k_max + 0.5) - m)
+        s += tail
+    return np.log(s) + m
+
+
+def truncated_power_law_nll(
+    params: tuple[float, float],
+    dwell_s: np.ndarray,
+    *,
+    t_min_s: float,
+    bin_time_s: float | None = None,
+    t_max_s: float | None = None,
+) -> float:
+    """Negative log-likelihood of ``(alpha, mu_per_s)`` for dwells ``>= t_min_s``.
+
+    Continuous (``bin_time_s`` None):
+
+    .. math:: -\\ln L = \\alpha \\sum \\ln t_i + \\mu \\sum t_i + n \\ln Z,\\quad
+              Z = \\int_{t_{min}}^{t_{max}} t^{-\\alpha} e^{-\\mu t}\\,dt
+
+    Discrete (dwells are :math:`k_i \\Delta t`): the same with :math:`t \\to k`,
+    :math:`\\mu \\to \\lambda = \\mu\\Delta t` and :math:`Z = \\sum_{k_{min}}^{k_{max}} k^{-\\alpha}e^{-\\lambda k}`.
+    """
+    alpha, mu = float(params[0]), float(params[1])
+    if mu < 0 or alpha <= 0:
+        return np.inf
+    t = np.asarray(dwell_s, dtype=float)
+    if bin_time_s is None:
+        log_z = _log_continuous_norm(alpha, mu, t_min_s, t_max_s)
+        return float(alpha * np.log(t).sum() + mu * t.sum() + t.size * log_z)
+    k = np.rint(t / bin_time_s)
+    k_min = int(round(t_min_s / bin_time_s))
+    k_max = None if t_max_s is None else int(round(t_max_s / bin_time_s))
+    lam = mu * bin_time_s
+    log_z = _log_discrete_norm(alpha, lam, k_min, k_max)
+    return float(alpha * np.log(k).sum() + lam * k.sum() + k.size * log_z)
+
+
+def _hessian(f, x, rel_step=1e-3):
+    """Central-difference Hessian (scipy.differentiate needs a vectorised f; ours is a scalar NLL)."""
+    x = np.asarray(x, dtype=float)
+    h = rel_step * np.maximum(np.abs(x), 1e-2)
+    n = x.size
+    hess = np.empty((n, n))
+    f0 = f(x)
+    for i in range(n):
+        ei = np.zeros(n)
+        ei[i] = h[i]
+        hess[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
+        for j in range(i + 1, n):
+            ej = np.zeros(n)
+            ej[j] = h[j]
+            hess[i, j] = hess[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
+                4 * h[i] * h[j]
+            )
+    return hess
+
+
+def fit_truncated_power_law(
+    dwell_s: np.ndarray,
+    *,
+    t_min_s: float | None = None,
+    bin_time_s: float | None = None,
+    t_max_s: float | None = None,
+    min_events: int = 10,
+) -> PowerLawFit:
+    """Maximum-likelihood fit of the truncated power law :math:`P(t) = A t^{-\\alpha} e^{-\\mu t}`.
+
+    Parameters
+    ----------
+    dwell_s : array
+        Complete dwell times (s); those below ``t_min_s`` are ignored.
+    t_min_s : float, optional
+        Lower cut-off; default the shortest dwell (one frame for binned data).
+    bin_time_s : float, optional
+        Frame time. When given the dwells are whole numbers of frames and the discrete likelihood is
+        used (the continuous density would misplace the mass of each one-frame-wide bin: a bias of
+        order :math:`\\alpha/(2k)` at :math:`k` frames); otherwise the continuous one.
+    t_max_s : float, optional
+        Upper bound of the support (e.g. the recording length); default unbounded.
+    min_events : int
+        Fewer dwells give an all-NaN fit.
+
+    Returns
+    -------
+    PowerLawFit
+        Standard errors from the observed Fisher information (inverse Hessian of
+        :func:`truncated_power_law_nll` at the optimum, central differences).
+
+    Notes
+    -----
+    The likelihood is maximised with L-BFGS-B on :math:`\\alpha \\in (0, 6]`, :math:`\\mu \\ge 0`,
+    starting from the Clauset estimate :math:`\\alpha_0 = 1 + n / \\sum \\ln(t_i/t_{min})` and
+    :math:`\\mu_0 = 1/\\bar t`. The normalisation is computed numerically (quadrature in :math:`\\ln t`,
+    or an explicit sum plus Euler-Maclaurin tail), valid for every :math:`\\alpha` including 1.
+
+    References
+    ----------
+    .. [1] A. Clauset, C. R. Shalizi, M. E. J. Newman, SIAM Rev. 51, 661 (2009).
+    .. [2] H. Jin et al., Nanoscale (2023): alpha_on 1.20 -> 1.01, alpha_off 0.88 -> 1.02.
+    """
+    t = np.asarray(dwell_s, dtype=float)
+    t = t[np.isfinite(t) & (t > 0)]
+    method = "mle-continuous" if bin_time_s is None else "mle-discrete"
+    if bin_time_s is not None and not bin_time_s > 0:
+        raise AnalysisInputError(f"bin_time_s: {bin_time_s}, expected a positive frame time")
+    if t_min_s is None:
+        t_min_s = float(t.min()) if t.size else (bin_time_s or 0.0)
+        if bin_time_s is not None:
+            t_min_s = max(round(t_min_s / bin_time_s), 1) * bin_time_s
+    if not t_min_s > 0:
+        raise AnalysisInputError(f"t_min_s: {t_min_s}, expected a positive duration")
+    eps = 1e-9 * (bin_time_s or t_min_s)
+    t = t[t >= t_min_s - eps]
+    if t_max_s is not None:
+        t = t[t <= t_max_s + eps]
+    if t.size < min_events or np.ptp(t) == 0:
+        return PowerLawFit.empty(t.size, t_min_s, method)
+
+    def nll(p):
+        return truncated_power_law_nll(p, t, t_min_s=t_min_s, bin_time_s=bin_time_s, t_max_s=t_max_s)
+
+    ref = t_min_s - 0.5 * bin_time_s if bin_time_s is not None else t_min_s
+    alpha0 = float(np.clip(1 + t.size / max(np.log(t / ref).sum(), 1e-12), 0.2, 3.0))
+    starts = [(alpha0, 1.0 / t.mean()), (1.0, 0.1 / t.mean()), (0.8, 1.0 / t.mean())]
+    bounds = [(1e-3, 6.0), (0.0, 50.0 / t_min_s)]
+    best = None
+    for x0 in starts:
+        with warnings.catch_warnings():  # finite differences next to the non-normalisable corner (inf - inf)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = optimize.minimize(nll, x0, method="L-BFGS-B", bounds=bounds)
+        if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
+            best = res
+    if best is None:
+        return PowerLawFit.empty(t.size, t_min_s, method)
+    # Polish: L-BFGS-B stops on a loose projected gradient; Nelder-Mead from there pins the optimum.
+    polish = optimize.minimize(nll, best.x, method="Nelder-Mead", options=dict(xatol=1e-7, fatol=1e-10))
+    x = polish.x if polish.fun <= best.fun and polish.x[1] >= 0 else best.x
+    alpha, mu = float(x[0]), float(max(x[1], 0.0))
+    on_bound = mu < 1e-6 / t_min_s
+    if on_bound:
+        h = _hessian(lambda a: nll((a[0], 0.0)), [alpha])
+        alpha_err = float(1 / np.sqrt(h[0, 0])) if h[0, 0] > 0 else np.nan
+        mu_err = np.nan
+    else:
+        h = _hessian(nll, [alpha, mu])
+        try:
+            cov = np.linalg.inv(h)
+            alpha_err = float(np.sqrt(cov[0, 0])) if cov[0, 0] > 0 else np.nan
+            mu_err = float(np.sqrt(cov[1, 1])) if cov[1, 1] > 0 else np.nan
+        except np.linalg.LinAlgError:
+            alpha_err = mu_err = np.nan
+    if bin_time_s is None:
+        log_z = _log_continuous_norm(alpha, mu, t_min_s, t_max_s)
+        amp = float(np.exp(-log_z))
+    else:
+        k_max = None if t_max_s is None else int(round(t_max_s / bin_time_s))
+        log_z = _log_discrete_norm(alpha, mu * bin_time_s, int(round(t_min_s / bin_time_s)), k_max)
+        # P(t) at t = k dt as a density per second: p_k / dt with p_k = k^-alpha e^{-lambda k} / Z.
+        amp = float(np.exp(-log_z) * bin_time_s**alpha / bin_time_s)
+    return PowerLawFit(
+        alpha=alpha,
+        alpha_err=alpha_err,
+        mu_per_s=mu,
+        mu_err_per_s=mu_err,
+        amplitude_per_s=amp,
+        n_events=int(t.size),
+        t_min_s=float(t_min_s),
+        method=method,
+        log_likelihood=float(-nll((alpha, mu))),
+    )
+
+
+def fit_truncated_power_law_lsq(
+    dwell_s: np.ndarray, *, density: str = "kuno", bins_per_decade: int = 10, min_points: int = 4
+) -> PowerLawFit:
+    """Least-squares fit of :math:`\\ln P = \\ln A - \\alpha \\ln t - \\mu t` to the dwell density.
+
+    The way most blinking papers fit (a straight line on log-log axes with an exponential bend), kept
+    for comparison with the literature; it weighs the sparse tail like the well-sampled head, so prefer
+    :func:`fit_truncated_power_law`. Linear in :math:`(\\ln A, \\alpha, \\mu)`, solved with
+    ``scipy.optimize.lsq_linear`` under :math:`\\mu \\ge 0`; standard errors from the residual variance
+    times :math:`(X^T X)^{-1}`.
+    """
+    t, p = dwell_density(dwell_s, method=density, bins_per_decade=bins_per_decade)
+    n_events = int(np.sum(np.asarray(dwell_s) > 0))
+    method = f"lsq-{density}"
+    if t.size < min_points:
+        return PowerLawFit.empty(n_events, float(t.min()) if t.size else np.nan, method)
+    design = np.column_stack([np.ones_like(t), -np.log(t), -t])
+    y = np.log(p)
+    res = optimize.lsq_linear(design, y, bounds=([-np.inf, -np.inf, 0.0], [np.inf, np.inf, np.inf]))
+    dof = max(t.size - 3, 1)
+    s2 = float(np.sum((design @ res.x - y) ** 2)) / dof
+    try:
+        cov = s2 * np.linalg.inv(design.T @ design)
+        errs = np.sqrt(np.clip(np.diag(cov), 0, None))
+    except np.linalg.LinAlgError:
+        errs = np.full(3, np.nan)
+    return PowerLawFit(
+        alpha=float(res.x[1]),
+        alpha_err=float(errs[1]),
+        mu_per_s=float(res.x[2]),
+        mu_err_per_s=float(errs[2]),
+        amplitude_per_s=float(np.exp(res.x[0])),
+        n_events=n_events,
+        t_min_s=float(t.min()),
+        method=method,
+    )

@@ -1,0 +1,245 @@
+"""One streaming pass over a movie on dask.distributed: chunk -> partial sums -> tree reduce.
+
+The movie is cut into time chunks; each task opens the file itself (it gets the path and a frame range,
+never the pixels), gathers the ROI and background pixels of every particle, and returns a small
+:class:`MovieSums`: the per-frame traces of its frames and the additive correlation sums. Partial results
+are merged pairwise (``split_every`` at a time) on the workers, so the file is read once, the driver
+receives one small result, and the memory of every process is bounded by ``chunk_frames`` whatever the
+length of the movie. The same code runs on a :class:`distributed.LocalCluster` (default) or on a
+scheduler given by address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.blinking.detect import Particles
+from analysis.correlation import CorrelationSums, combine_correlation_sums, correlation_chunk_sums
+from analysis.errors import AnalysisInputError
+from analysis.movie import MovieInfo, frame_ranges, read_frames
+
+__all__ = [
+    "SumLayout",
+    "sum_layout",
+    "MovieSums",
+    "movie_chunk_sums",
+    "read_chunk_sums",
+    "combine_movie_sums",
+    "tree_reduce",
+    "dask_client",
+    "compute_movie_sums",
+    "default_chunk_frames",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class SumLayout:
+    """What a chunk task gathers: the particles, and the (pixel, reference trace) correlation entries.
+
+    ``entry_pixel`` indexes ``particles.roi_flat``; ``entry_reference`` is the particle whose trace that
+    pixel is correlated with (its own for the intra-crystal map, a neighbour's for assembly maps).
+    ``trace_shift`` centres the reference traces (Pearson r does not depend on it).
+    """
+
+    particles: Particles
+    entry_pixel: np.ndarray
+    entry_reference: np.ndarray
+    trace_shift: np.ndarray
+
+    @property
+    def n_self(self) -> int:
+        return int(self.particles.roi_flat.size)
+
+
+def sum_layout(particles: Particles, pairs: np.ndarray | None = None) -> SumLayout:
+    """Entries for every ROI pixel against its own particle, then for each pair ``(i, j)`` every pixel of
+    ``i`` against particle ``j`` (see :func:`analysis.blinking.neighbour_pairs`)."""
+    pix = [np.arange(particles.roi_flat.size)]
+    ref = [particles.roi_owner]
+    if pairs is not None:
+        for i, j in np.asarray(pairs, dtype=np.int64).reshape(-1, 2):
+            sel = np.flatnonzero(particles.roi_owner == i)
+            pix.append(sel)
+            ref.append(np.full(sel.size, j))
+    shift = np.bincount(particles.roi_owner, weights=particles.roi_shift, minlength=particles.n)
+    return SumLayout(
+        particles=particles,
+        entry_pixel=np.concatenate(pix).astype(np.int64),
+        entry_reference=np.concatenate(ref).astype(np.int64),
+        trace_shift=shift,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class MovieSums:
+    """Partial result of frames ``start:stop``: traces (concatenate) and correlation sums (add)."""
+
+    start: int
+    stop: int
+    traces: np.ndarray  # (stop - start, n) background-subtracted integrated intensity
+    background: np.ndarray  # (stop - start, n) local background per pixel
+    correlation: CorrelationSums
+
+
+def movie_chunk_sums(frames: np.ndarray, layout: SumLayout, *, start: int = 0) -> MovieSums:
+    """Partial sums of a block of frames ``(T, H, W)`` starting at frame ``start``.
+
+    Traces as in :func:`analysis.blinking.particle_traces`; pixel traces for the correlation are the
+    ROI pixels minus their particle's local background, reference traces the particles' traces.
+
+    Raises
+    ------
+    AnalysisInputError
+        When a gathered pixel is NaN or infinite.
+    """
+    p = layout.particles
+    t = frames.shape[0]
+    flat = frames.reshape(t, -1)
+    roi = np.asarray(flat[:, p.roi_flat], dtype=np.float64)
+    ann = np.asarray(flat[:, p.annulus_flat], dtype=np.float64)
+    if frames.dtype.kind == "f" and not (np.isfinite(roi).all() and np.isfinite(ann).all()):
+        raise AnalysisInputError(f"movie has NaN or infinite values in frames {start}:{start + t}")
+    roi_sum = np.add.reduceat(roi, p.roi_starts(), axis=1)
+    bg = np.add.reduceat(ann, p.annulus_starts(), axis=1) / np.bincount(p.annulus_owner, minlength=p.n)
+    traces = roi_sum - p.area_px * bg
+    roi -= bg[:, p.roi_owner]
+    roi -= p.roi_shift
+    corr = correlation_chunk_sums(roi, traces - layout.trace_shift, layout.entry_pixel, layout.entry_reference)
+    return MovieSums(start=start, stop=start + t, traces=traces, background=bg, correlation=corr)
+
+
+def read_chunk_sums(info: MovieInfo, start: int, stop: int, layout: SumLayout) -> MovieSums:
+    """Read frames ``start:stop`` from the file (a memory map when contiguous) and sum them."""
+    frames = read_frames(info, start, stop)
+    if frames.dtype.kind == "f" and not np.isfinite(frames).all():
+        raise AnalysisInputError(f"{info.path}: NaN or infinite values in frames {start}:{stop}")
+    try:
+        return movie_chunk_sums(frames, layout, start=start)
+    finally:
+        del frames  # unmap before the next task maps its range
+
+
+def combine_movie_sums(a: MovieSums, b: MovieSums) -> MovieSums:
+    """Merge the results of adjacent frame ranges ``a`` then ``b``."""
+    if a.stop != b.start:
+        raise ValueError(f"non-adjacent partial sums {a.start}:{a.stop} and {b.start}:{b.stop}")
+    return MovieSums(
+        start=a.start,
+        stop=b.stop,
+        traces=np.concatenate([a.traces, b.traces]),
+        background=np.concatenate([a.background, b.background]),
+        correlation=combine_correlation_sums(a.correlation, b.correlation),
+    )
+
+
+def _combine_many(*parts: MovieSums) -> MovieSums:
+    return functools.reduce(combine_movie_sums, parts)
+
+
+def tree_reduce(client, futures: list, *, split_every: int = 2, combine: Callable = _combine_many):
+    """Reduce ordered futures with ``combine`` in a tree of fan-in ``split_every``, on the workers.
+
+    Returns the future of the final result. Order is preserved: ``combine`` gets adjacent results.
+    """
+    if split_every < 2:
+        raise AnalysisInputError(f"split_every: {split_every}, expected at least 2")
+    level = list(futures)
+    depth = 0
+    while len(level) > 1:
+        depth += 1
+        level = [
+            client.submit(combine, *level[i : i + split_every], key=f"combine-{depth}-{i}-{id(level)}")
+            if len(level[i : i + split_every]) > 1
+            else level[i]
+            for i in range(0, len(level), split_every)
+        ]
+    return level[0]
+
+
+@contextlib.contextmanager
+def dask_client(*, scheduler_address: str | None = None, n_workers: int = 2) -> Iterator:
+    """A client on ``scheduler_address``, or on a new local cluster of ``n_workers`` single-threaded
+    processes (closed on exit). Numeric work holds the GIL in places, so processes, not threads."""
+    from distributed import Client, LocalCluster
+
+    if scheduler_address:
+        try:
+            client = Client(scheduler_address, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise AnalysisInputError(f"--scheduler {scheduler_address}: cannot connect ({exc})") from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    if n_workers < 1:
+        raise AnalysisInputError(f"workers: {n_workers}, expected at least 1")
+    with (
+        LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, dashboard_address=None, host="127.0.0.1", processes=True
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def default_chunk_frames(info: MovieInfo, *, target_bytes: int = 64 * 2**20) -> int:
+    """Frames per chunk so one chunk of raw frames is about ``target_bytes`` (64 MiB), at least 16."""
+    return int(max(16, min(info.frames, target_bytes // max(info.frame_nbytes, 1))))
+
+
+def compute_movie_sums(
+    info: MovieInfo,
+    layout: SumLayout,
+    *,
+    client=None,
+    scheduler_address: str | None = None,
+    n_workers: int = 2,
+    chunk_frames: int | None = None,
+    split_every: int = 2,
+    progress: Callable[[int], None] | None = None,
+) -> MovieSums:
+    """Traces and correlation sums of the whole movie in one chunked pass on dask.distributed.
+
+    Parameters
+    ----------
+    info : MovieInfo
+        The movie (workers open ``info.path`` themselves: it must be readable where they run).
+    layout : SumLayout
+        Pixels to gather; sent to each worker once.
+    client : distributed.Client, optional
+        Use this client; otherwise connect to ``scheduler_address`` or start a LocalCluster of
+        ``n_workers`` processes for the duration of the call.
+    chunk_frames : int, optional
+        Frames per task (default :func:`default_chunk_frames`).
+    split_every : int
+        Fan-in of the reduction tree.
+    progress : callable, optional
+        Called with the number of frames of each finished chunk.
+    """
+    if client is None:
+        with dask_client(scheduler_address=scheduler_address, n_workers=n_workers) as own:
+            return compute_movie_sums(
+                info, layout, client=own, chunk_frames=chunk_frames, split_every=split_every, progress=progress
+            )
+    from distributed import as_completed
+
+    chunk = chunk_frames or default_chunk_frames(info)
+    ranges = frame_ranges(info.frames, chunk)
+    [layout_future] = client.scatter([layout], broadcast=True, hash=False)
+    futures = [client.submit(read_chunk_sums, info, s, e, layout_future, pure=False) for s, e in ranges]
+    final = tree_reduce(client, futures, split_every=split_every)
+    if progress is not None:
+        sizes = {f.key: e - s for f, (s, e) in zip(futures, ranges, strict=True)}
+        for f in as_completed(futures):
+            if f.status == "error":
+                break
+            progress(sizes[f.key])
+    result = final.result()
+    del futures, final, layout_future
+    return result
