@@ -1,0 +1,321 @@
+"""Photodetector figures of merit from source-meter data: photoresponse time series and I-V sweeps.
+
+A photoresponse series (current at a fixed bias while the light is switched on and off) gives the dark
+current, the photocurrent, the on/off ratio, 10-90 % rise and 90-10 % fall times, the cycle-to-cycle
+stability and the responsivity :math:`R = I_\\mathrm{ph} / (P A)`; an I-V sweep in the dark and under light
+gives the currents at a chosen bias. The paper's devices (Jin et al. 2023, Fig. 5): ITO/P3HT:MAPbI3/Al,
+0.1 cm^2, 30 mW/cm^2, +1 V, Keithley 2400 sampled every 0.05 s, rise and fall times below 0.1 s.
+
+Honesty about sampling: a 10-90 % time is measured by linear interpolation between samples, so each
+crossing is uncertain by up to one sampling interval; times shorter than two intervals are reported but
+flagged ``*_resolved = False`` (they are then an upper-bound-like estimate, not a measurement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from analysis.errors import AnalysisInputError
+
+__all__ = [
+    "IvMetrics",
+    "PhotoresponseMetrics",
+    "detect_light_states",
+    "iv_currents_at_bias",
+    "photoresponse_metrics",
+    "responsivity_a_per_w",
+]
+
+#: a 10-90 % time shorter than this many sampling intervals is flagged as not resolved
+RESOLVED_SAMPLES = 2.0
+
+
+@dataclass(frozen=True, eq=False)
+class PhotoresponseMetrics:
+    """Result of :func:`photoresponse_metrics`; currents in A, times in s.
+
+    ``rise_time_s``/``fall_time_s`` are medians over the cycles (``rise_times_s``/``fall_times_s``).
+    ``on_off_ratio`` is ``light / dark`` current and None when the dark current is not positive
+    (a dark current of ~0 A, as in the paper, makes the ratio meaningless rather than infinite).
+    ``photocurrent_cv`` is the coefficient of variation of the per-cycle photocurrents and
+    ``photocurrent_drift`` the relative change from the first to the last cycle.
+    """
+
+    dark_current_A: float
+    light_current_A: float
+    photocurrent_A: float
+    on_off_ratio: float | None
+    rise_time_s: float | None
+    fall_time_s: float | None
+    rise_times_s: np.ndarray
+    fall_times_s: np.ndarray
+    rise_time_resolved: bool
+    fall_time_resolved: bool
+    sampling_interval_s: float
+    n_cycles: int
+    cycle_photocurrents_A: np.ndarray
+    photocurrent_cv: float | None
+    photocurrent_drift: float | None
+    responsivity_A_per_W: float | None
+    light_states: str
+
+
+@dataclass(frozen=True)
+class IvMetrics:
+    """Currents at ``bias_V`` interpolated from dark and light I-V sweeps (A)."""
+
+    bias_V: float
+    dark_current_A: float | None
+    light_current_A: float | None
+    photocurrent_A: float | None
+    on_off_ratio: float | None
+
+
+def responsivity_a_per_w(photocurrent_A: float, power_density_w_per_cm2: float, area_cm2: float) -> float:
+    """Responsivity :math:`R = I_\\mathrm{ph} / (P A)` in A/W.
+
+    Parameters
+    ----------
+    photocurrent_A : float
+        Light minus dark current.
+    power_density_w_per_cm2 : float
+        Incident optical power density (30 mW/cm^2 = 0.03 W/cm^2 in the paper).
+    area_cm2 : float
+        Active (illuminated) device area.
+
+    References
+    ----------
+    .. [1] F. P. García de Arquer et al., "Solution-processed semiconductors for next-generation
+       photodetectors", Nat. Rev. Mater. 2, 16100 (2017).
+    """
+    if not (power_density_w_per_cm2 > 0 and area_cm2 > 0):
+        raise AnalysisInputError(
+            f"power density and area must be positive, got {power_density_w_per_cm2!r} W/cm^2, {area_cm2!r} cm^2"
+        )
+    return float(photocurrent_A / (power_density_w_per_cm2 * area_cm2))
+
+
+def detect_light_states(current_A: np.ndarray) -> np.ndarray:
+    """Light on/off per sample from the current alone: above the midpoint of the 5th and 95th percentiles.
+
+    A 3-sample median filter removes single-sample flips caused by noise near the threshold.
+    """
+    i = np.asarray(current_A, dtype=float)
+    lo, hi = np.percentile(i, [5, 95])
+    if not hi > lo:
+        raise AnalysisInputError("current does not change: no light on/off cycles to detect")
+    states = i > (lo + hi) / 2
+    return ndimage.median_filter(states.astype(np.uint8), size=3, mode="nearest").astype(bool)
+
+
+def _segments(states):
+    """(start, stop, value) runs of a boolean array."""
+    change = np.flatnonzero(np.diff(states.astype(np.int8))) + 1
+    bounds = np.concatenate([[0], change, [states.size]])
+    return [(int(a), int(b), bool(states[a])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _plateau(values, start, stop, fraction):
+    """Median of the last ``fraction`` of a segment (the settled part)."""
+    first = start + int(np.floor((stop - start) * (1 - fraction)))
+    return float(np.median(values[first:stop]))
+
+
+def _crossing(t, y, i, level):
+    """Time where the line between samples i-1 and i crosses ``level``."""
+    y0, y1 = y[i - 1], y[i]
+    if y1 == y0:
+        return float(t[i])
+    return float(t[i - 1] + (level - y0) * (t[i] - t[i - 1]) / (y1 - y0))
+
+
+def _transition_time(t, y, lo, hi, *, level_a, level_b, rising):
+    """10-90 % (rising) or 90-10 % (falling) time inside samples [lo, hi) around one edge.
+
+    The 50 % crossing anchors the edge; the outer level is the last crossing before it, the inner
+    level the first crossing after it, both linearly interpolated.
+    """
+    seg = y[lo:hi] if rising else -y[lo:hi]
+    a, b, mid = (
+        (level_a, level_b, 0.5 * (level_a + level_b))
+        if rising
+        else (-level_a, -level_b, -0.5 * (level_a + level_b))
+    )
+    above_mid = np.flatnonzero(seg >= mid)
+    if above_mid.size == 0 or above_mid[0] == 0:
+        return None
+    i50 = above_mid[0]
+    below_a = np.flatnonzero(seg[:i50] < a)
+    if below_a.size == 0:
+        return None
+    ia = below_a[-1] + 1
+    after_b = np.flatnonzero(seg[i50:] >= b)
+    if after_b.size == 0:
+        return None
+    ib = i50 + after_b[0]
+    ts, ys = t[lo:hi], seg
+    return _crossing(ts, ys, ib, b) - _crossing(ts, ys, ia, a)
+
+
+def photoresponse_metrics(
+    time_s: np.ndarray,
+    current_A: np.ndarray,
+    *,
+    light_on: np.ndarray | None = None,
+    power_density_w_per_cm2: float | None = None,
+    area_cm2: float | None = None,
+    plateau_fraction: float = 0.5,
+) -> PhotoresponseMetrics:
+    """Dark current, photocurrent, on/off ratio, rise/fall times, stability and responsivity.
+
+    Parameters
+    ----------
+    time_s, current_A : (N,) arrays
+        The photoresponse series at constant bias.
+    light_on : (N,) bool array, optional
+        Illumination state per sample; detected from the current when not given.
+    power_density_w_per_cm2, area_cm2 : float, optional
+        For the responsivity (None when either is missing).
+    plateau_fraction : float
+        The settled part of each on/off segment used for the levels (its last half by default).
+
+    Returns
+    -------
+    PhotoresponseMetrics
+
+    Notes
+    -----
+    The dark current is the median of the settled off plateaus; each cycle's photocurrent is its settled
+    on level minus the mean of the off plateaus on either side (robust to a drifting baseline). The rise
+    time is :math:`t_{90} - t_{10}` between the crossings of :math:`I_d + 0.1 I_\\mathrm{ph}` and
+    :math:`I_d + 0.9 I_\\mathrm{ph}`; the fall time likewise from 90 % to 10 %. For a first-order response
+    with time constant :math:`\\tau` both equal :math:`\\tau \\ln 9`.
+    """
+    t = np.asarray(time_s, dtype=float)
+    i = np.asarray(current_A, dtype=float)
+    if t.ndim != 1 or t.shape != i.shape:
+        raise AnalysisInputError("time_s and current_A must be 1-D arrays of the same length")
+    if t.size < 10:
+        raise AnalysisInputError(f"photoresponse has {t.size} samples; at least 10 are needed")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(i))):
+        raise AnalysisInputError("photoresponse contains NaN or infinite values")
+    if np.any(np.diff(t) <= 0):
+        raise AnalysisInputError("time_s must increase")
+    if not 0 < plateau_fraction <= 1:
+        raise AnalysisInputError(f"plateau_fraction must be in (0, 1], got {plateau_fraction}")
+    if light_on is None:
+        states, how = detect_light_states(i), "detected"
+    else:
+        states = np.asarray(light_on).astype(bool)
+        if states.shape != i.shape:
+            raise AnalysisInputError("light_on must have one value per sample")
+        how = "given"
+    dt = float(np.median(np.diff(t)))
+    segs = _segments(states)
+    offs = [(a, b) for a, b, on in segs if not on and b - a >= 2]
+    ons = [(k, a, b) for k, (a, b, on) in enumerate(segs) if on and b - a >= 2]
+    if not offs or not ons:
+        raise AnalysisInputError("no complete light-on and light-off periods found in the photoresponse")
+    off_level = {a: _plateau(i, a, b, plateau_fraction) for a, b in offs}
+    dark = float(np.median(list(off_level.values())))
+
+    cycle_iph, light_levels, rises, falls = [], [], [], []
+    for k, a, b in ons:
+        before = segs[k - 1] if k > 0 else None
+        after = segs[k + 1] if k + 1 < len(segs) else None
+        darks = [off_level[s[0]] for s in (before, after) if s is not None and s[0] in off_level]
+        if not darks:
+            continue
+        local_dark = float(np.mean(darks))
+        light = _plateau(i, a, b, plateau_fraction)
+        iph = light - local_dark
+        cycle_iph.append(iph)
+        light_levels.append(light)
+        lv10, lv90 = local_dark + 0.1 * iph, local_dark + 0.9 * iph
+        if before is not None and iph > 0:
+            lo = before[0] + (before[1] - before[0]) // 2
+            r = _transition_time(t, i, lo, b, level_a=lv10, level_b=lv90, rising=True)
+            if r is not None:
+                rises.append(r)
+        if after is not None and iph > 0:
+            hi = after[0] + (after[1] - after[0]) // 2 + 1
+            f = _transition_time(t, i, a + (b - a) // 2, hi, level_a=lv90, level_b=lv10, rising=False)
+            if f is not None:
+                falls.append(f)
+    if not cycle_iph:
+        raise AnalysisInputError("no light-on period has a dark period next to it")
+    iph_arr = np.asarray(cycle_iph)
+    photocurrent = float(np.mean(iph_arr))
+    light_current = float(np.mean(light_levels))
+    ratio = light_current / dark if dark > 0 else None
+    cv = (
+        float(np.std(iph_arr, ddof=1) / abs(photocurrent)) if iph_arr.size > 1 and photocurrent != 0 else None
+    )
+    drift = float(iph_arr[-1] / iph_arr[0] - 1) if iph_arr.size > 1 and iph_arr[0] != 0 else None
+    rise = float(np.median(rises)) if rises else None
+    fall = float(np.median(falls)) if falls else None
+    resp = None
+    if power_density_w_per_cm2 is not None and area_cm2 is not None:
+        resp = responsivity_a_per_w(photocurrent, power_density_w_per_cm2, area_cm2)
+    return PhotoresponseMetrics(
+        dark_current_A=dark,
+        light_current_A=light_current,
+        photocurrent_A=photocurrent,
+        on_off_ratio=ratio,
+        rise_time_s=rise,
+        fall_time_s=fall,
+        rise_times_s=np.asarray(rises),
+        fall_times_s=np.asarray(falls),
+        rise_time_resolved=rise is not None and rise >= RESOLVED_SAMPLES * dt,
+        fall_time_resolved=fall is not None and fall >= RESOLVED_SAMPLES * dt,
+        sampling_interval_s=dt,
+        n_cycles=int(iph_arr.size),
+        cycle_photocurrents_A=iph_arr,
+        photocurrent_cv=cv,
+        photocurrent_drift=drift,
+        responsivity_A_per_W=resp,
+        light_states=how,
+    )
+
+
+def _interp_at(v, i, bias, name):
+    if i is None:
+        return None
+    v = np.asarray(v, dtype=float)
+    i = np.asarray(i, dtype=float)
+    if v.shape != i.shape or v.size < 2:
+        raise AnalysisInputError(f"{name}: voltage and current must have the same length (>= 2)")
+    if not (v.min() <= bias <= v.max()):
+        raise AnalysisInputError(f"bias {bias} V is outside the sweep {v.min():g} to {v.max():g} V")
+    # forward and reverse sweeps: average the currents measured at the same voltage
+    uv, inverse = np.unique(v, return_inverse=True)
+    ui = np.bincount(inverse, weights=i) / np.bincount(inverse)
+    return float(np.interp(bias, uv, ui))
+
+
+def iv_currents_at_bias(
+    voltage_V: np.ndarray,
+    current_dark_A: np.ndarray | None,
+    current_light_A: np.ndarray | None,
+    bias_V: float = 1.0,
+) -> IvMetrics:
+    """Dark and light currents at ``bias_V`` from I-V sweeps, by linear interpolation.
+
+    Parameters
+    ----------
+    voltage_V : (N,) array
+    current_dark_A, current_light_A : (N,) arrays or None
+        Currents measured in the dark and under illumination at the same voltages.
+    bias_V : float
+        The bias of interest (+1 V in the paper).
+    """
+    if current_dark_A is None and current_light_A is None:
+        raise AnalysisInputError("I-V: need a dark or a light current sweep")
+    dark = _interp_at(voltage_V, current_dark_A, bias_V, "dark sweep")
+    light = _interp_at(voltage_V, current_light_A, bias_V, "light sweep")
+    iph = light - dark if light is not None and dark is not None else None
+    ratio = light / dark if light is not None and dark is not None and dark != 0 else None
+    return IvMetrics(float(bias_V), dark, light, iph, ratio)
