@@ -15,13 +15,16 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from analysis.blinking.detect import Particles
 from analysis.correlation import CorrelationSums, combine_correlation_sums, correlation_chunk_sums
 from analysis.errors import AnalysisInputError
 from analysis.movie import MovieInfo, frame_ranges, read_frames
+
+if TYPE_CHECKING:  # analysis.blinking imports this module
+    from analysis.blinking.detect import Particles
 
 __all__ = [
     "SumLayout",

@@ -1,0 +1,290 @@
+"""Benchmark of the chunked blinking pipeline against a streaming read and a plain numpy implementation.
+
+    .venv/bin/python benchmarks/blinking.py                      # 6000 x 512 x 512 (3.1 GB) and 3000 frames
+    .venv/bin/python benchmarks/blinking.py --frames 600 --size 256   # quick check
+    .venv/bin/python benchmarks/blinking.py --external            # also on `dask scheduler` + 2 `dask worker`
+
+Generates the movies under ``benchmarks/data/`` (git-ignored; reused when present), then runs every
+measurement in a fresh subprocess so each peak RSS (VmHWM, from /proc) belongs to that measurement alone:
+
+(a) one streaming pass: sum of every frame through a memory map, chunk by chunk;
+(b) the full pipeline (``analyze_blinking_movie``: detection, one chunked pass on dask, thresholds, dwell
+    times, per-particle and pooled fits, classes, correlation maps), LocalCluster of 2 single-threaded
+    worker processes, cluster start-up included;
+(c) b / a;
+(d) peak RSS of the driver and of each worker, and their sum;
+(e) (a), (b), (d) again on a movie of half the length (memory must not grow with length);
+(f) a plain implementation: load the whole movie with tifffile, mean projection, the same detection,
+    traces and np.corrcoef per particle, the same per-trace analysis; and the speed-up b vs f.
+
+The file is in the page cache for every measurement (it was just written, or (a) ran first): these are
+compute and memory-traffic figures, not disk figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _vmhwm_mb(pid: int | str = "self") -> float:
+    """Peak resident set size of a process (VmHWM) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def generate(path: Path, frames: int, size: int, n_particles: int, seed: int = 1) -> None:
+    from analysis import simulate
+
+    if path.exists():
+        from analysis.movie import open_movie
+
+        try:
+            if open_movie(path).shape == (frames, size, size):
+                return
+        except Exception:
+            pass
+    spacing = max(12.0, (size - 16) / np.ceil(np.sqrt(n_particles)))
+    movie = simulate.simulate_movie(
+        frames,
+        (size, size),
+        n_particles=n_particles,
+        kinds=("qTSB", "qTSB", "BB", "PEB", "MSB", "BBB"),
+        edge_px=(3, 5, 7),
+        nanodomains=(1, 1, 2),
+        spacing_px=spacing,
+        seed=seed,
+    )
+    tmp = path.with_suffix(".part.tif")
+    t0 = time.perf_counter()
+    simulate.write_movie_tiff(tmp, movie, chunk_frames=50)
+    os.replace(tmp, path)
+    print(f"generated {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+# --- phases, each run in its own process ---------------------------------------------------------------
+
+
+def phase_sum(path: str) -> dict:
+    from analysis.movie import frame_ranges, open_movie, read_frames
+
+    t0 = time.perf_counter()
+    info = open_movie(path)
+    total = 0
+    for s, e in frame_ranges(info.frames, 128):
+        frames = read_frames(info, s, e)
+        total += int(frames.sum(dtype=np.uint64))
+        del frames
+    return {"seconds": time.perf_counter() - t0, "driver_mb": _vmhwm_mb(), "workers_mb": [], "check": total}
+
+
+def phase_pipeline(path: str, scheduler: str | None, workers: int) -> dict:
+    from analysis.blinking import analyze_blinking_movie
+    from analysis.chunked import dask_client
+
+    t0 = time.perf_counter()
+    with dask_client(scheduler_address=scheduler, n_workers=workers) as client:
+        result = analyze_blinking_movie(path, client=client)
+        seconds = time.perf_counter() - t0
+        workers_mb = sorted(client.run(_vmhwm_mb).values())
+    return {
+        "seconds": seconds,
+        "driver_mb": _vmhwm_mb(),
+        "workers_mb": workers_mb,
+        "particles": result.particles.n,
+        "alpha_on": result.population_on.alpha,
+        "alpha_off": result.population_off.alpha,
+    }
+
+
+def phase_plain(path: str) -> dict:
+    """Load everything, then per-particle numpy: what a script written without chunking does."""
+    import tifffile
+
+    from analysis.blinking import analyze_trace, detect_particles
+    from analysis.movie import open_movie
+
+    t0 = time.perf_counter()
+    info = open_movie(path)
+    movie = tifffile.imread(path)  # (T, H, W) in memory
+    projection = movie.mean(axis=0)
+    particles = detect_particles(projection, pixel_size_um=info.pixel_size_um)
+    flat = movie.reshape(movie.shape[0], -1)
+    r_mean = []
+    analyses = []
+    for i in range(particles.n):
+        roi = flat[:, particles.roi_flat[particles.roi_owner == i]].astype(float)
+        bg = flat[:, particles.annulus_flat[particles.annulus_owner == i]].astype(float).mean(axis=1)
+        trace = roi.sum(axis=1) - roi.shape[1] * bg
+        pixels = roi - bg[:, None]
+        r = np.corrcoef(np.vstack([pixels.T, trace]))[-1, :-1]
+        r_mean.append(np.nanmean(r))
+        analyses.append(analyze_trace(trace, info.bin_time_s or 0.1))
+    return {"seconds": time.perf_counter() - t0, "driver_mb": _vmhwm_mb(), "workers_mb": [], "particles": particles.n}
+
+
+def _run_phase(*args: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, __file__, "_phase", *args], capture_output=True, text=True, env=env, check=False
+    )
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"phase {args[0]} failed")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- external scheduler -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_external(n_workers: int = 2):
+    """``dask scheduler`` and ``n_workers`` ``dask worker`` processes on 127.0.0.1; returns (address, procs)."""
+    dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or "dask"
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    addr = f"tcp://127.0.0.1:{port}"
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    for k in range(n_workers):
+        procs.append(
+            subprocess.Popen(
+                [dask, "worker", addr, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard", "--name", f"w{k + 1}"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    from distributed import Client
+
+    with Client(addr, timeout="30s") as c:
+        c.wait_for_workers(n_workers, timeout=60)
+    return addr, procs
+
+
+def stop_external(procs) -> None:
+    for p in reversed(procs):
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+# --- report ---------------------------------------------------------------------------------------------
+
+
+def _rss(m: dict) -> str:
+    total = m["driver_mb"] + sum(m["workers_mb"])
+    workers = ", ".join(f"{w:.0f}" for w in m["workers_mb"]) or "-"
+    return f"driver {m['driver_mb']:.0f} MB, workers [{workers}] MB, total {total:.0f} MB"
+
+
+def measure(path: Path, args, label: str) -> dict:
+    _run_phase("sum", str(path))  # warm the page cache
+    a = _run_phase("sum", str(path))
+    b = _run_phase("pipeline", str(path), "--workers", str(args.workers))
+    print(f"[{label}] (a) streaming memmap sum pass : {a['seconds']:.2f} s   peak RSS {_rss(a)}")
+    print(
+        f"[{label}] (b) full pipeline (LocalCluster {args.workers}x1 thread, start-up included): {b['seconds']:.2f} s"
+        f"   {b['particles']} particles, pooled alpha_on {b['alpha_on']:.3f}, alpha_off {b['alpha_off']:.3f}"
+    )
+    print(f"[{label}] (c) b/a = {b['seconds'] / a['seconds']:.2f}   (target <= 3)")
+    print(f"[{label}] (d) peak RSS pipeline: {_rss(b)}   (target <= 1500 MB)")
+    return {"a": a, "b": b}
+
+
+def main(argv=None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "_phase":
+        p = argparse.ArgumentParser()
+        p.add_argument("phase")
+        p.add_argument("name")
+        p.add_argument("path")
+        p.add_argument("--scheduler")
+        p.add_argument("--workers", type=int, default=2)
+        a = p.parse_args(argv)
+        if a.name == "sum":
+            res = phase_sum(a.path)
+        elif a.name == "pipeline":
+            res = phase_pipeline(a.path, a.scheduler, a.workers)
+        else:
+            res = phase_plain(a.path)
+        print(json.dumps(res))
+        return 0
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=6000)
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--particles", type=int, default=200)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "data")
+    p.add_argument("--skip-plain", action="store_true")
+    p.add_argument("--skip-half", action="store_true")
+    p.add_argument("--external", action="store_true", help="also run (b) on dask scheduler + workers")
+    args = p.parse_args(argv)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    need = args.frames * args.size**2 * 2 * (1.5 if not args.skip_half else 1.0)
+    free = shutil.disk_usage(args.dir).free
+    if need > 0.8 * free:
+        raise SystemExit(f"need {need / 1e9:.1f} GB in {args.dir}, {free / 1e9:.1f} GB free")
+    full = args.dir / f"movie_{args.frames}x{args.size}x{args.size}.tif"
+    generate(full, args.frames, args.size, args.particles)
+    half = args.dir / f"movie_{args.frames // 2}x{args.size}x{args.size}.tif"
+    if not args.skip_half:
+        generate(half, args.frames // 2, args.size, args.particles)
+    print(f"machine: {os.cpu_count()} cores; movie {full.name} {full.stat().st_size / 1e9:.2f} GB; warm page cache")
+    res = measure(full, args, f"{args.frames} frames")
+    if not args.skip_half:
+        print(f"(e) the same at {args.frames // 2} frames:")
+        res_half = measure(half, args, f"{args.frames // 2} frames")
+        grow = sum([res["b"]["driver_mb"], *res["b"]["workers_mb"]]) / sum(
+            [res_half["b"]["driver_mb"], *res_half["b"]["workers_mb"]]
+        )
+        print(f"(e) peak RSS ratio {args.frames} / {args.frames // 2} frames = {grow:.2f}   (flat = 1)")
+    if not args.skip_plain:
+        f = _run_phase("plain", str(full))
+        print(f"(f) plain numpy (load all, np.corrcoef per particle): {f['seconds']:.2f} s   peak RSS {_rss(f)}")
+        print(f"(f) speed-up plain / pipeline = {f['seconds'] / res['b']['seconds']:.2f}x   (target >= 4)")
+    if args.external:
+        addr, procs = start_external(args.workers)
+        try:
+            x = _run_phase("pipeline", str(full), "--scheduler", addr)
+        finally:
+            stop_external(procs)
+        print(
+            f"(external) pipeline on dask scheduler + {args.workers} dask worker processes at {addr}: "
+            f"{x['seconds']:.2f} s   b/a = {x['seconds'] / res['a']['seconds']:.2f}   peak RSS {_rss(x)}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
