@@ -200,9 +200,11 @@ def tauc_band_gap(
     Notes
     -----
     With :math:`\\alpha \\propto A` (film thickness only scales the ordinate),
-    :math:`(\\alpha h\\nu)^n = m (h\\nu - E_g)`. The fit window is the ``window_ev`` wide window whose
-    least-squares line has the largest slope (the steepest linear part of the Tauc plot); the gap is
-    where that line crosses zero.
+    :math:`(\\alpha h\\nu)^n = m (h\\nu - E_g)`. Every ``window_ev`` wide window gets a least-squares
+    line; the fit window is the lowest-energy one whose slope is within 3 % of the steepest (the
+    steepest linear part of the Tauc plot, taken nearest the edge so the extrapolation is shortest;
+    "steepest" is the 90th percentile of the window slopes, so one noisy window cannot set it);
+    the gap is where that line crosses zero.
 
     References
     ----------
@@ -230,19 +232,22 @@ def tauc_band_gap(
     ac = np.clip(a - base, 0.0, None)
     tauc = (ac * e) ** n
 
-    # steepest window: slope of the least-squares line in every window of width window_ev
-    best = None
+    # slope of the least-squares line in every window of width window_ev
+    fits = []
     for i0 in range(e.size):
         sel = (e >= e[i0]) & (e <= e[i0] + window_ev)
         if sel.sum() < 5 or e[i0] + window_ev > e[-1] + 1e-12:
             continue
         slope, intercept = np.polyfit(e[sel], tauc[sel], 1)
-        if best is None or slope > best[0]:
-            best = (slope, intercept, sel)
-    if best is None:
+        fits.append((slope, intercept, sel))
+    if not fits:
         raise AnalysisInputError(
             f"spectrum is narrower than the {window_ev} eV fit window (or has < 5 points in it)"
         )
+    # the steepest linear region nearest the edge: the lowest-energy window within 3 % of a robust
+    # maximum slope (a clean Tauc law has a plateau of equal slopes; the nearest one extrapolates least)
+    max_slope = float(np.percentile([f[0] for f in fits], 90))
+    best = next(f for f in fits if f[0] >= 0.97 * max_slope)
     slope, intercept, sel = best
     if slope <= 0:
         raise AnalysisInputError("absorbance does not rise with photon energy: no absorption edge")
