@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -112,7 +114,9 @@ def movie_chunk_sums(frames: np.ndarray, layout: SumLayout, *, start: int = 0) -
     traces = roi_sum - p.area_px * bg
     roi -= bg[:, p.roi_owner]
     roi -= p.roi_shift
-    corr = correlation_chunk_sums(roi, traces - layout.trace_shift, layout.entry_pixel, layout.entry_reference)
+    corr = correlation_chunk_sums(
+        roi, traces - layout.trace_shift, layout.entry_pixel, layout.entry_reference
+    )
     return MovieSums(start=start, stop=start + t, traces=traces, background=bg, correlation=corr)
 
 
@@ -182,12 +186,18 @@ def dask_client(*, scheduler_address: str | None = None, n_workers: int = 2) -> 
         return
     if n_workers < 1:
         raise AnalysisInputError(f"workers: {n_workers}, expected at least 1")
-    with (
-        LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, dashboard_address=None, host="127.0.0.1", processes=True
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with warnings.catch_warnings():
+        # "Port 8787 is already in use": the dashboard is off; only its health endpoint moves port.
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            dashboard_address=None,
+            host="127.0.0.1",
+            processes=True,
+            silence_logs=logging.CRITICAL,  # a bad-input error is reported once, by the caller
+        )
+    with cluster, Client(cluster) as client:
         yield client
 
 
@@ -228,7 +238,12 @@ def compute_movie_sums(
     if client is None:
         with dask_client(scheduler_address=scheduler_address, n_workers=n_workers) as own:
             return compute_movie_sums(
-                info, layout, client=own, chunk_frames=chunk_frames, split_every=split_every, progress=progress
+                info,
+                layout,
+                client=own,
+                chunk_frames=chunk_frames,
+                split_every=split_every,
+                progress=progress,
             )
     from distributed import as_completed
 
