@@ -36,10 +36,17 @@ def _date(text: str) -> dt.date:
 def _store(project, user, name: str):
     path = DEMO_FILES / name
     if not path.exists():
-        raise FileNotFoundError(f"demo raw file {path} is missing; run fixtures/generate_demo_instrument_files.py")
+        raise FileNotFoundError(
+            f"demo raw file {path} is missing; run fixtures/generate_demo_instrument_files.py"
+        )
     with path.open("rb") as fh:
-        return raw_file_store(project=project, fileobj=fh, original_name=name, user=user,
-                              description="SYNTHETIC demo data (generated, not measured)")
+        return raw_file_store(
+            project=project,
+            fileobj=fh,
+            original_name=name,
+            user=user,
+            description="SYNTHETIC demo data (generated, not measured)",
+        )
 
 
 @transaction.atomic
@@ -60,15 +67,22 @@ def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> 
     recipe = dict(syn["recipe"])
     for key in ("pbi2", "mai"):
         recipe[key] = chems[recipe[key]]
-    batches = [services.synthesis_create(**p, code=code, date=_date(syn["date"]), **recipe) for code in syn["codes"]]
+    batches = [
+        services.synthesis_create(**p, code=code, date=_date(syn["date"]), **recipe) for code in syn["codes"]
+    ]
 
     pool_spec = spec["pool"]
-    pool = services.batches_pool(**p, code=pool_spec["code"], date=_date(pool_spec["date"]), parents=batches,
-                                 notes=pool_spec["notes"])
+    pool = services.batches_pool(
+        **p, code=pool_spec["code"], date=_date(pool_spec["date"]), parents=batches, notes=pool_spec["notes"]
+    )
     por = spec["portions"]
     portions = services.batch_split(
-        parent=pool, date=_date(por["date"]), user=user,
-        portions=[services.PortionSpec(code=c, fraction=por["fraction"], volume=por["volume"]) for c in por["codes"]],
+        parent=pool,
+        date=_date(por["date"]),
+        user=user,
+        portions=[
+            services.PortionSpec(code=c, fraction=por["fraction"], volume=por["volume"]) for c in por["codes"]
+        ],
     )
 
     st = dict(spec["stock"])
@@ -81,8 +95,14 @@ def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> 
         t = dict(t)
         batch = portions[t.pop("portion")]
         treatments[t["code"]] = services.treatment_create(
-            batch=batch, stock=stock, user=user, date=_date(common["date"]),
-            stirring_time=common["stirring_time"], stirring_speed=common["stirring_speed"], **t)
+            batch=batch,
+            stock=stock,
+            user=user,
+            date=_date(common["date"]),
+            stirring_time=common["stirring_time"],
+            stirring_speed=common["stirring_speed"],
+            **t,
+        )
 
     samples = {}
     for code, treatment in treatments.items():
@@ -91,14 +111,26 @@ def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> 
             s = dict(s)
             suffix = s.pop("suffix")
             samples[(code, suffix)] = services.sample_create(
-                batch=treatment.batch, treatment=treatment, user=user, code=f"S-{pct}Cl-{suffix}",
-                date=_date(common["date"]) + dt.timedelta(days=1), **s)
+                batch=treatment.batch,
+                treatment=treatment,
+                user=user,
+                code=f"S-{pct}Cl-{suffix}",
+                date=_date(common["date"]) + dt.timedelta(days=1),
+                **s,
+            )
         for r in spec["runs_per_treatment"]:
             r = dict(r)
             files = r.pop("files")
             sample = samples[(code, r.pop("sample"))]
-            run = CharacterizationRun(project=project, created_by=user, operator=user, sample=sample,
-                                      code=f"R-{pct}Cl-{r.pop('suffix')}", date=sample.date + dt.timedelta(days=1), **r)
+            run = CharacterizationRun(
+                project=project,
+                created_by=user,
+                operator=user,
+                sample=sample,
+                code=f"R-{pct}Cl-{r.pop('suffix')}",
+                date=sample.date + dt.timedelta(days=1),
+                **r,
+            )
             run.full_clean()
             run.save()
             if with_files:
@@ -107,27 +139,47 @@ def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> 
     dc = spec["device_common"]
     for d in spec["devices"]:
         treatment = treatments[d["treatment"]]
-        powder = services.sample_create(batch=treatment.batch, treatment=treatment, user=user,
-                                        code=f"S-{int(treatment.nominal_cl_percent)}Cl-powder", kind="powder",
-                                        date=_date(d["fabricated_on"]) - dt.timedelta(days=1),
-                                        notes="collected through multiple syntheses, dried in vacuum for 12 h")
-        device = Device(project=project, created_by=user, operator=user, code=d["code"], active_area=d["active_area"],
-                        fabricated_on=_date(d["fabricated_on"]), architecture=dc["architecture"],
-                        layers=dc["layers"], notes=dc["notes"])
+        powder = services.sample_create(
+            batch=treatment.batch,
+            treatment=treatment,
+            user=user,
+            code=f"S-{int(treatment.nominal_cl_percent)}Cl-powder",
+            kind="powder",
+            date=_date(d["fabricated_on"]) - dt.timedelta(days=1),
+            notes="collected through multiple syntheses, dried in vacuum for 12 h",
+        )
+        device = Device(
+            project=project,
+            created_by=user,
+            operator=user,
+            code=d["code"],
+            active_area=d["active_area"],
+            fabricated_on=_date(d["fabricated_on"]),
+            architecture=dc["architecture"],
+            layers=dc["layers"],
+            notes=dc["notes"],
+        )
         device.full_clean()
         device.save()
         device.samples.set([powder])
         for m in dc["measurements"]:
             m = dict(m)
-            meas = DeviceMeasurement(project=project, created_by=user, operator=user, device=device,
-                                     **{**m, "date": _date(m["date"])})
+            meas = DeviceMeasurement(
+                project=project,
+                created_by=user,
+                operator=user,
+                device=device,
+                **{**m, "date": _date(m["date"])},
+            )
             meas.full_clean()
             meas.save()
             if with_files:
                 meas.raw_files.set([_store(project, user, f) for f in d["files"].get(m["kind"], [])])
 
     for e in spec["entries"]:
-        entry = NotebookEntry.objects.create(project=project, created_by=user, author=user, title=e["title"], body=e["body"])
+        entry = NotebookEntry.objects.create(
+            project=project, created_by=user, author=user, title=e["title"], body=e["body"]
+        )
         entry.treatments.set(PostTreatment.objects.filter(code__in=e["treatments"]))
     return project
 
@@ -135,8 +187,9 @@ def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> 
 def demo_user(username: str = "demo", password: str = "demo-perovskite"):
     """The demo's superuser (created once)."""
     User = get_user_model()
-    user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": True,
-                                                                            "email": "demo@example.org"})
+    user, created = User.objects.get_or_create(
+        username=username, defaults={"is_staff": True, "is_superuser": True, "email": "demo@example.org"}
+    )
     if created:
         user.set_password(password)
         user.save()

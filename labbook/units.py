@@ -104,12 +104,16 @@ def to_quantity(value: Any, *, unit: str, name: str = "value", dimension: str | 
         try:
             q = parse_quantity(value, name=name, default_unit=unit)
         except AnalysisInputError as exc:
-            raise ValidationError({name: f"{exc.args[0].split(': ', 1)[-1]}; expected {dimension_name(expected)}"}) from exc
+            raise ValidationError(
+                {name: f"{exc.args[0].split(': ', 1)[-1]}; expected {dimension_name(expected)}"}
+            ) from exc
     else:
         raise ValidationError({name: f"{value!r} is not a quantity; expected {dimension_name(expected)}"})
     if q.dimensionality != expected:
         raise ValidationError(
-            {name: f"{format_quantity(q)} is {dimension_name(q.dimensionality)}; expected {dimension_name(expected)}"}
+            {
+                name: f"{format_quantity(q)} is {dimension_name(q.dimensionality)}; expected {dimension_name(expected)}"
+            }
         )
     magnitude = q.value.magnitude if isinstance(q, ureg.Measurement) else q.magnitude
     if not math.isfinite(float(magnitude)):
@@ -150,12 +154,17 @@ class QuantityDescriptor(DeferredAttribute):
         instance.__dict__[self.field.attname] = value
         if field.uncertainty:
             instance.__dict__[field.err_attname] = err
+            # Model.__init__ sets the companion column to its default (None) right after this field;
+            # that must not erase the uncertainty just given with the value.
+            instance.__dict__[f"_err_pending_{field.name}"] = err is not None
 
 
 class _ErrDescriptor(DeferredAttribute):
     """The companion ``<name>_err`` column; loading from the database sets it after the value."""
 
     def __set__(self, instance, value):
+        if value is None and instance.__dict__.pop(f"_err_pending_{self.field.name[:-4]}", False):
+            return
         instance.__dict__[self.field.attname] = value
 
 
@@ -175,14 +184,23 @@ class QuantityField(models.FloatField):
 
     descriptor_class = QuantityDescriptor
 
-    def __init__(self, *args, unit: str, min_value: float | None = 0.0, max_value: float | None = None,
-                 uncertainty: bool = True, **kwargs):
+    def __init__(
+        self,
+        *args,
+        unit: str,
+        min_value: float | None = 0.0,
+        max_value: float | None = None,
+        uncertainty: bool = True,
+        **kwargs,
+    ):
         self.unit = unit
         self.min_value = min_value
         self.max_value = max_value
         self.uncertainty = uncertainty
         Quantity(1, unit)  # fail at import time on a typo in the declared unit
-        kwargs.setdefault("help_text", f"{dimension_name(Quantity(1, unit).dimensionality)}; stored in {_label(unit)}")
+        kwargs.setdefault(
+            "help_text", f"{dimension_name(Quantity(1, unit).dimensionality)}; stored in {_label(unit)}"
+        )
         super().__init__(*args, **kwargs)
 
     @property
@@ -214,8 +232,12 @@ class QuantityField(models.FloatField):
         super().contribute_to_class(cls, name, private_only=private_only)
         # Migrations list the companion column themselves (models built there live in "__fake__").
         if self.uncertainty and not cls._meta.abstract and cls.__module__ != "__fake__":
-            err = models.FloatField(null=True, blank=True, editable=False,
-                                    help_text=f"uncertainty of {name}, in {self.unit_label}")
+            err = models.FloatField(
+                null=True,
+                blank=True,
+                editable=False,
+                help_text=f"uncertainty of {name}, in {self.unit_label}",
+            )
             err.descriptor_class = _ErrDescriptor
             cls.add_to_class(self.err_attname, err)
 
@@ -254,13 +276,19 @@ class QuantityField(models.FloatField):
         label = self.verbose_name
         if self.min_value is not None and mag < self.min_value:
             if self.min_value == 0:
-                raise ValidationError({self.name: f"{label} must not be negative (got {format_quantity(q, self.unit)})"})
+                raise ValidationError(
+                    {self.name: f"{label} must not be negative (got {format_quantity(q, self.unit)})"}
+                )
             raise ValidationError(
-                {self.name: f"{label} must be at least {self.min_value:g} {self.unit_label} (got {format_quantity(q, self.unit)})"}
+                {
+                    self.name: f"{label} must be at least {self.min_value:g} {self.unit_label} (got {format_quantity(q, self.unit)})"
+                }
             )
         if self.max_value is not None and mag > self.max_value:
             raise ValidationError(
-                {self.name: f"{label} of {format_quantity(q, self.unit)} is implausible: at most {self.max_value:g} {self.unit_label}"}
+                {
+                    self.name: f"{label} of {format_quantity(q, self.unit)} is implausible: at most {self.max_value:g} {self.unit_label}"
+                }
             )
 
     def validate(self, value, model_instance):
@@ -334,7 +362,11 @@ class QuantityFormField(forms.Field):
             new = self.to_python(data)
         except ValidationError:
             return True
-        old = initial if initial is None or isinstance(initial, (pint.Quantity, ureg.Measurement)) else self.to_python(initial)
+        old = (
+            initial
+            if initial is None or isinstance(initial, (pint.Quantity, ureg.Measurement))
+            else self.to_python(initial)
+        )
         return format_quantity(old, self.unit) != format_quantity(new, self.unit)
 
 
@@ -348,5 +380,21 @@ def check_quantities(instance, *names: str) -> None:
             field.to_python(getattr(instance, name))
         except ValidationError as exc:
             errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+
+
+def validate_quantities(instance) -> None:
+    """Check every QuantityField of ``instance`` (dimension and bounds) before it is written, so an
+    invalid value is refused before the database is touched."""
+    errors = {}
+    for field in instance._meta.concrete_fields:
+        if isinstance(field, QuantityField):
+            try:
+                value = field.to_python(getattr(instance, field.attname))
+                if value is not None:
+                    field._check_bounds(value)
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
     if errors:
         raise ValidationError(errors)

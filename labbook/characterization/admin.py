@@ -14,8 +14,17 @@ class RawFileInline(admin.TabularInline):
 
 @admin.register(CharacterizationRun)
 class CharacterizationRunAdmin(ProjectScopedAdmin):
-    list_display = ["code", "technique", "sample", "treatment", "instrument", "date", "operator",
-                    "excitation_display", "file_count"]
+    list_display = [
+        "code",
+        "technique",
+        "sample",
+        "treatment",
+        "instrument",
+        "date",
+        "operator",
+        "excitation_display",
+        "file_count",
+    ]
     list_filter = ["technique", "sample__treatment", "date", "operator", "project"]
     search_fields = ["code", "instrument", "notes", "sample__code", "sample__batch__code"]
     date_hierarchy = "date"

@@ -21,29 +21,38 @@ class Technique(models.TextChoices):
 
 
 class CharacterizationRun(ProjectRecord):
-    code = models.CharField(max_length=60, unique=True, error_messages={"unique": "a run with this code already exists"})
+    code = models.CharField(
+        max_length=60, unique=True, error_messages={"unique": "a run with this code already exists"}
+    )
     sample = models.ForeignKey("synthesis.Sample", on_delete=models.PROTECT, related_name="runs")
     technique = models.CharField(max_length=10, choices=Technique.choices)
     instrument = models.CharField(max_length=200, blank=True)
     date = models.DateField()
-    operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # settings, as quantities (empty when they do not apply to the technique)
     excitation_wavelength = QuantityField(unit="nm", null=True, blank=True, max_value=1e5)
     repetition_rate = QuantityField(unit="MHz", null=True, blank=True, max_value=1e5)
     power_density = QuantityField(unit="mW/cm^2", null=True, blank=True, max_value=1e9)
-    photon_fluence = QuantityField("photon fluence", unit="1/cm^2", null=True, blank=True, max_value=1e25,
-                                   help_text="photons per cm^2 per pulse (e.g. 1.9e14 1/cm^2)")
+    photon_fluence = QuantityField(
+        "photon fluence",
+        unit="1/cm^2",
+        null=True,
+        blank=True,
+        max_value=1e25,
+        help_text="photons per cm^2 per pulse (e.g. 1.9e14 1/cm^2)",
+    )
     exposure_time = QuantityField(unit="ms", null=True, blank=True, max_value=1e8)
     frame_count = models.PositiveIntegerField(null=True, blank=True)
     pixel_size = QuantityField(unit="nm", null=True, blank=True, max_value=1e6)
     emission_band = models.CharField(max_length=60, blank=True, help_text="e.g. 705-755 nm bandpass")
     scan_range = models.CharField(max_length=60, blank=True, help_text="e.g. 10-40 deg 2theta")
-    extra_settings = models.JSONField(default=dict, blank=True, help_text="other settings, as {name: '<value> <unit>'}")
+    extra_settings = models.JSONField(
+        default=dict, blank=True, help_text="other settings, as {name: '<value> <unit>'}"
+    )
     raw_files = models.ManyToManyField(RawFile, blank=True, related_name="runs")
     notes = models.TextField(blank=True)
-
-    parent_field = "sample"
 
     class Meta:
         ordering = ["-date", "code"]

@@ -9,16 +9,24 @@ from labbook.units import QuantityField
 
 
 class Device(ProjectRecord):
-    code = models.CharField(max_length=60, unique=True, error_messages={"unique": "a device with this code already exists"})
+    code = models.CharField(
+        max_length=60, unique=True, error_messages={"unique": "a device with this code already exists"}
+    )
     architecture = models.CharField(max_length=200, default="ITO/P3HT:MAPbI3/Al")
     active_area = QuantityField(unit="cm^2", max_value=1e4)
-    layers = models.JSONField(default=list, blank=True,
-                              help_text='bottom to top, e.g. [{"material": "Al", "thickness": "200 nm"}]')
-    samples = models.ManyToManyField("synthesis.Sample", blank=True, related_name="devices",
-                                     help_text="the samples (nanocrystal batches) the active layer was made from")
+    layers = models.JSONField(
+        default=list, blank=True, help_text='bottom to top, e.g. [{"material": "Al", "thickness": "200 nm"}]'
+    )
+    samples = models.ManyToManyField(
+        "synthesis.Sample",
+        blank=True,
+        related_name="devices",
+        help_text="the samples (nanocrystal batches) the active layer was made from",
+    )
     fabricated_on = models.DateField()
-    operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     raw_files = models.ManyToManyField(RawFile, blank=True, related_name="devices")
     notes = models.TextField(blank=True)
 
@@ -39,18 +47,18 @@ class DeviceMeasurement(ProjectRecord):
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="measurements")
     kind = models.CharField(max_length=14, choices=MeasurementKind.choices)
     date = models.DateField()
-    operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     instrument = models.CharField(max_length=100, blank=True, default="Keithley 2400")
-    illumination_power_density = QuantityField(unit="mW/cm^2", null=True, blank=True, max_value=1e6,
-                                               help_text="empty for dark measurements")
+    illumination_power_density = QuantityField(
+        unit="mW/cm^2", null=True, blank=True, max_value=1e6, help_text="empty for dark measurements"
+    )
     light_source = models.CharField(max_length=100, blank=True)
     bias = QuantityField(unit="V", null=True, blank=True, min_value=-1000, max_value=1000)
     sampling_interval = QuantityField(unit="s", null=True, blank=True, max_value=1e5)
     raw_files = models.ManyToManyField(RawFile, blank=True, related_name="device_measurements")
     notes = models.TextField(blank=True)
-
-    parent_field = "device"
 
     class Meta:
         ordering = ["device", "-date", "kind"]

@@ -12,8 +12,15 @@ class RawFileAdmin(ProjectScopedAdmin):
     list_filter = ["project", "media_type"]
     search_fields = ["original_name", "sha256", "description"]
     readonly_fields = ["sha256", "size", *ProjectScopedAdmin.readonly_fields]
-    fields = ["project", "original_name", "media_type", "description", "sha256", "size",
-              *ProjectScopedAdmin.readonly_fields]
+    fields = [
+        "project",
+        "original_name",
+        "media_type",
+        "description",
+        "sha256",
+        "size",
+        *ProjectScopedAdmin.readonly_fields,
+    ]
 
     @admin.display(description="size", ordering="size")
     def size_display(self, obj):

@@ -27,7 +27,9 @@ class RawFile(ProjectRecord):
 
     class Meta:
         ordering = ["-created_at", "original_name"]
-        constraints = [models.UniqueConstraint(fields=["project", "sha256"], name="raw_file_once_per_project")]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "sha256"], name="raw_file_once_per_project")
+        ]
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.sha256[:10]}…)"

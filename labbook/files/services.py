@@ -30,10 +30,17 @@ def _verify_stored(name: str, sha256: str) -> None:
         raise ValidationError(f"stored file {name} does not match its SHA-256 {sha256}")
 
 
-def raw_file_store(*, project: Project, fileobj: BinaryIO, original_name: str, user=None,
-                   media_type: str | None = None, description: str = "",
-                   max_bytes: int | None = None,
-                   progress: Callable[[int], None] | None = None) -> RawFile:
+def raw_file_store(
+    *,
+    project: Project,
+    fileobj: BinaryIO,
+    original_name: str,
+    user=None,
+    media_type: str | None = None,
+    description: str = "",
+    max_bytes: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> RawFile:
     """Store ``fileobj`` for ``project``; return its RawFile (an existing one for known content).
 
     The stream is copied to a temporary file while its SHA-256 is computed; over ``max_bytes``
@@ -73,9 +80,15 @@ def raw_file_store(*, project: Project, fileobj: BinaryIO, original_name: str, u
         try:
             _verify_stored(stored_name, sha)
             with transaction.atomic():
-                raw = RawFile(project=project, sha256=sha, size=size, original_name=name,
-                              media_type=media_type or mimetypes.guess_type(name)[0] or "application/octet-stream",
-                              description=description, created_by=user)
+                raw = RawFile(
+                    project=project,
+                    sha256=sha,
+                    size=size,
+                    original_name=name,
+                    media_type=media_type or mimetypes.guess_type(name)[0] or "application/octet-stream",
+                    description=description,
+                    created_by=user,
+                )
                 raw.full_clean()
                 raw.save()
         except BaseException:

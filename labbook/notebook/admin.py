@@ -9,7 +9,16 @@ class NotebookEntryAdmin(ProjectScopedAdmin):
     list_display = ["title", "author", "created_at", "modified_at", "project"]
     list_filter = ["author", "created_at", "project"]
     search_fields = ["title", "body"]
-    autocomplete_fields = ["batches", "treatments", "samples", "chemicals", "runs", "devices", "measurements", "raw_files"]
+    autocomplete_fields = [
+        "batches",
+        "treatments",
+        "samples",
+        "chemicals",
+        "runs",
+        "devices",
+        "measurements",
+        "raw_files",
+    ]
     readonly_fields = ["rendered", *ProjectScopedAdmin.readonly_fields]
 
     @admin.display(description="preview")

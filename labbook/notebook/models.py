@@ -19,8 +19,13 @@ def render_markdown(text: str) -> str:
 class NotebookEntry(ProjectRecord):
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True, help_text="Markdown")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="notebook_entries")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notebook_entries",
+    )
     batches = models.ManyToManyField("synthesis.Synthesis", blank=True, related_name="entries")
     treatments = models.ManyToManyField("synthesis.PostTreatment", blank=True, related_name="entries")
     samples = models.ManyToManyField("synthesis.Sample", blank=True, related_name="entries")

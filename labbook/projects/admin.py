@@ -56,7 +56,9 @@ class ProjectScopedAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
-def quantity_column(field_name: str, unit: str | None = None, *, description: str | None = None, digits: int = 4):
+def quantity_column(
+    field_name: str, unit: str | None = None, *, description: str | None = None, digits: int = 4
+):
     """A list_display column showing a QuantityField with its unit ("2.5 µL"), sortable."""
     from labbook.units import format_quantity
 

@@ -32,8 +32,12 @@ class Project(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    frozen_at = models.DateTimeField(null=True, blank=True, editable=False,
-                                     help_text="set when an archive admin freezes the study; read-only from then on")
+    frozen_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="set when an archive admin freezes the study; read-only from then on",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -47,31 +51,43 @@ class Project(models.Model):
 
     def check_writable(self) -> None:
         if self.is_frozen:
-            raise ProjectFrozen(f"project {self.name!r} is frozen since {self.frozen_at:%Y-%m-%d %H:%M}; its records cannot change")
+            raise ProjectFrozen(
+                f"project {self.name!r} is frozen since {self.frozen_at:%Y-%m-%d %H:%M}; its records cannot change"
+            )
 
 
 class Membership(models.Model):
     """A user, or every user of a group, in a project with a role."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
-                             related_name="project_memberships")
-    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="project_memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="project_memberships",
+    )
+    group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="project_memberships"
+    )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
 
     class Meta:
         ordering = ["project", "role"]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False)),
+                condition=(
+                    Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False)
+                ),
                 name="membership_user_xor_group",
                 violation_error_message="a membership is for a user or for a group, not both",
             ),
-            models.UniqueConstraint(fields=["project", "user"], name="unique_user_membership",
-                                    condition=Q(user__isnull=False)),
-            models.UniqueConstraint(fields=["project", "group"], name="unique_group_membership",
-                                    condition=Q(group__isnull=False)),
+            models.UniqueConstraint(
+                fields=["project", "user"], name="unique_user_membership", condition=Q(user__isnull=False)
+            ),
+            models.UniqueConstraint(
+                fields=["project", "group"], name="unique_group_membership", condition=Q(group__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -84,25 +100,47 @@ class ProjectRecord(models.Model):
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+", editable=False)
-    version = models.PositiveIntegerField(default=1, editable=False,
-                                          help_text="incremented on every save; detects concurrent edits")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    version = models.PositiveIntegerField(
+        default=1, editable=False, help_text="incremented on every save; detects concurrent edits"
+    )
 
     class Meta:
         abstract = True
 
-    #: the record this one hangs from, whose project it must share (e.g. a treatment's batch)
-    parent_field: str | None = None
-
     def clean(self) -> None:
         super().clean()
-        if self.parent_field and self.project_id:
-            parent = getattr(self, self.parent_field, None)
-            if parent is not None and parent.project_id != self.project_id:
-                raise ValidationError({self.parent_field: f"belongs to project {parent.project}, not {self.project}"})
+        # Every record this one points to (a treatment's batch and stock, a run's sample, ...) must
+        # be in the same project: a project is the unit of visibility, freezing and export.
+        if not self.project_id:
+            return
+        errors = {}
+        for field in self._meta.concrete_fields:
+            if (
+                field.is_relation
+                and field.name != "project"
+                and issubclass(field.related_model, ProjectRecord)
+            ):
+                target_id = getattr(self, field.attname)
+                if target_id is None:
+                    continue
+                target = getattr(self, field.name)
+                if target.project_id != self.project_id:
+                    errors[field.name] = f"{target} belongs to project {target.project}, not {self.project}"
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
+        from labbook.units import validate_quantities
+
+        validate_quantities(self)
         if self.project_id:
             Project.objects.get(pk=self.project_id).check_writable()
         if self.pk is not None and not kwargs.get("force_insert"):

@@ -1,6 +1,6 @@
 from django.contrib import admin
-from django.utils.html import format_html, format_html_join
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from labbook.projects.admin import ProjectScopedAdmin, quantity_column
 from labbook.synthesis.models import BatchLink, Chemical, ChlorideStock, PostTreatment, Sample, Synthesis
@@ -10,7 +10,16 @@ from labbook.units import format_quantity
 
 @admin.register(Chemical)
 class ChemicalAdmin(ProjectScopedAdmin):
-    list_display = ["name", "formula", "molar_mass_display", "cas", "purity_display", "supplier", "lot", "project"]
+    list_display = [
+        "name",
+        "formula",
+        "molar_mass_display",
+        "cas",
+        "purity_display",
+        "supplier",
+        "lot",
+        "project",
+    ]
     list_filter = ["project", "supplier"]
     search_fields = ["name", "formula", "cas", "supplier", "lot"]
     molar_mass_display = quantity_column("molar_mass", description="molar mass")
@@ -34,14 +43,17 @@ class ParentLinkInline(admin.TabularInline):
 
 
 def _batch_link(batch):
-    return format_html('<a href="{}">{}</a>', reverse("admin:synthesis_synthesis_change", args=[batch.pk]), batch.code)
+    return format_html(
+        '<a href="{}">{}</a>', reverse("admin:synthesis_synthesis_change", args=[batch.pk]), batch.code
+    )
 
 
 def _tree(nodes, key):
     if not nodes:
         return ""
     items = format_html_join(
-        "", "<li>{} ({:.4g} %){}</li>",
+        "",
+        "<li>{} ({:.4g} %){}</li>",
         ((_batch_link(n["batch"]), 100 * n["fraction"], _tree(n[key], key)) for n in nodes),
     )
     return format_html("<ul>{}</ul>", items)
@@ -49,7 +61,16 @@ def _tree(nodes, key):
 
 @admin.register(Synthesis)
 class SynthesisAdmin(ProjectScopedAdmin):
-    list_display = ["code", "kind", "date", "operator", "injection_volume_display", "volume_display", "iodide_display", "project"]
+    list_display = [
+        "code",
+        "kind",
+        "date",
+        "operator",
+        "injection_volume_display",
+        "volume_display",
+        "iodide_display",
+        "project",
+    ]
     list_filter = ["kind", "date", "operator", "project"]
     search_fields = ["code", "notes", "method"]
     date_hierarchy = "date"
@@ -59,13 +80,40 @@ class SynthesisAdmin(ProjectScopedAdmin):
     readonly_fields = ["iodide_display", "lineage", *ProjectScopedAdmin.readonly_fields]
     fieldsets = [
         (None, {"fields": ["project", "code", "kind", "date", "operator", "method", "volume", "notes"]}),
-        ("Precursor solution (injection-precipitation)", {"fields": [
-            ("pbi2", "pbi2_amount", "pbi2_mass"), ("mai", "mai_amount", "mai_mass"),
-            "precursor_solvent_volume", "injection_volume"]}),
-        ("Capping agents and antisolvent", {"fields": [
-            "oam_volume", "topo_mass", "capping_toluene_volume", "capping_batches", "extra_toluene_volume"]}),
-        ("Conditions and work-up", {"fields": [
-            ("stirring_time", "stirring_speed"), ("centrifugation_speed", "centrifugation_time"), "washes", "temperature"]}),
+        (
+            "Precursor solution (injection-precipitation)",
+            {
+                "fields": [
+                    ("pbi2", "pbi2_amount", "pbi2_mass"),
+                    ("mai", "mai_amount", "mai_mass"),
+                    "precursor_solvent_volume",
+                    "injection_volume",
+                ]
+            },
+        ),
+        (
+            "Capping agents and antisolvent",
+            {
+                "fields": [
+                    "oam_volume",
+                    "topo_mass",
+                    "capping_toluene_volume",
+                    "capping_batches",
+                    "extra_toluene_volume",
+                ]
+            },
+        ),
+        (
+            "Conditions and work-up",
+            {
+                "fields": [
+                    ("stirring_time", "stirring_speed"),
+                    ("centrifugation_speed", "centrifugation_time"),
+                    "washes",
+                    "temperature",
+                ]
+            },
+        ),
         ("Derived", {"fields": ["iodide_display", "lineage"]}),
         ("Record", {"classes": ["collapse"], "fields": ProjectScopedAdmin.readonly_fields}),
     ]
@@ -91,8 +139,17 @@ class SynthesisAdmin(ProjectScopedAdmin):
 
 @admin.register(ChlorideStock)
 class ChlorideStockAdmin(ProjectScopedAdmin):
-    list_display = ["code", "salt", "salt_mass_display", "salt_amount_display", "solvent", "solvent_volume_display",
-                    "concentration_display", "date", "project"]
+    list_display = [
+        "code",
+        "salt",
+        "salt_mass_display",
+        "salt_amount_display",
+        "solvent",
+        "solvent_volume_display",
+        "concentration_display",
+        "date",
+        "project",
+    ]
     list_filter = ["project", "date", "solvent"]
     search_fields = ["code", "notes"]
     readonly_fields = ["concentration_display", *ProjectScopedAdmin.readonly_fields]
@@ -116,19 +173,38 @@ class SampleInline(admin.TabularInline):
 
 @admin.register(PostTreatment)
 class PostTreatmentAdmin(ProjectScopedAdmin):
-    list_display = ["code", "batch", "stock", "volume_added_display", "nominal_cl_percent", "cl_to_i_display",
-                    "solvent_fraction_display", "date", "operator"]
+    list_display = [
+        "code",
+        "batch",
+        "stock",
+        "volume_added_display",
+        "nominal_cl_percent",
+        "cl_to_i_display",
+        "solvent_fraction_display",
+        "date",
+        "operator",
+    ]
     list_filter = ["nominal_cl_percent", "date", "operator", "project"]
     search_fields = ["code", "batch__code", "notes"]
     date_hierarchy = "date"
     list_select_related = ["batch", "stock", "operator", "project"]
-    readonly_fields = ["chloride_display", "iodide_display", "cl_to_i_display", "solvent_fraction_display",
-                       *ProjectScopedAdmin.readonly_fields]
+    readonly_fields = [
+        "chloride_display",
+        "iodide_display",
+        "cl_to_i_display",
+        "solvent_fraction_display",
+        *ProjectScopedAdmin.readonly_fields,
+    ]
     fieldsets = [
         (None, {"fields": ["project", "code", "batch", "stock", "date", "operator", "nominal_cl_percent"]}),
-        ("Treatment", {"fields": ["volume_added", "suspension_volume", ("stirring_time", "stirring_speed"), "notes"]}),
-        ("Derived (computed from the record)", {"fields": ["chloride_display", "iodide_display", "cl_to_i_display",
-                                                           "solvent_fraction_display"]}),
+        (
+            "Treatment",
+            {"fields": ["volume_added", "suspension_volume", ("stirring_time", "stirring_speed"), "notes"]},
+        ),
+        (
+            "Derived (computed from the record)",
+            {"fields": ["chloride_display", "iodide_display", "cl_to_i_display", "solvent_fraction_display"]},
+        ),
         ("Record", {"classes": ["collapse"], "fields": ProjectScopedAdmin.readonly_fields}),
     ]
     inlines = [SampleInline]

@@ -68,12 +68,18 @@ def cl_to_i_percent(chloride_amount, iodide_amount):
 
 def solvent_fraction_percent(volume_added, suspension_volume):
     """Volume fraction (v/v) of the added solvent in the suspension, percent: V_added / V_suspension."""
-    return Quantity(100 * (_plain(volume_added) / _plain(suspension_volume)).to("dimensionless").magnitude, "percent")
+    return Quantity(
+        100 * (_plain(volume_added) / _plain(suspension_volume)).to("dimensionless").magnitude, "percent"
+    )
 
 
 def stock_volume_for_target(target_cl_percent, iodide_amount, concentration):
     """The planner: the stock volume to add for a target Cl:I percent (inverse of cl_to_i_percent)."""
-    target = Quantity(target_cl_percent, "percent") if isinstance(target_cl_percent, (int, float)) else target_cl_percent
+    target = (
+        Quantity(target_cl_percent, "percent")
+        if isinstance(target_cl_percent, (int, float))
+        else target_cl_percent
+    )
     fraction = _plain(target).to("dimensionless").magnitude
     if fraction < 0:
         raise ValueError("a target Cl:I percent cannot be negative")

@@ -59,38 +59,57 @@ class BatchKind(models.TextChoices):
 class Synthesis(ProjectRecord):
     """A batch: a synthesis with its injection-precipitation recipe, a pool, or a portion."""
 
-    code = models.CharField(max_length=50, unique=True, error_messages={"unique": "a batch with this code already exists"})
+    code = models.CharField(
+        max_length=50, unique=True, error_messages={"unique": "a batch with this code already exists"}
+    )
     kind = models.CharField(max_length=10, choices=BatchKind.choices, default=BatchKind.SYNTHESIS)
     date = models.DateField()
-    operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     method = models.CharField(max_length=100, default="injection-precipitation", blank=True)
 
     # precursor solution (the stock from which injection_volume is taken)
-    pbi2 = models.ForeignKey(Chemical, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                             verbose_name="PbI2 lot")
+    pbi2 = models.ForeignKey(
+        Chemical, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="PbI2 lot"
+    )
     pbi2_amount = QuantityField("PbI2 amount", unit="mmol", null=True, blank=True, max_value=1000)
     pbi2_mass = QuantityField("PbI2 mass", unit="mg", null=True, blank=True, max_value=1e6)
-    mai = models.ForeignKey(Chemical, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                            verbose_name="MAI lot")
+    mai = models.ForeignKey(
+        Chemical, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="MAI lot"
+    )
     mai_amount = QuantityField("MAI amount", unit="mmol", null=True, blank=True, max_value=1000)
     mai_mass = QuantityField("MAI mass", unit="mg", null=True, blank=True, max_value=1e6)
-    precursor_solvent_volume = QuantityField("acetonitrile volume", unit="mL", null=True, blank=True, max_value=10_000)
+    precursor_solvent_volume = QuantityField(
+        "acetonitrile volume", unit="mL", null=True, blank=True, max_value=10_000
+    )
     injection_volume = QuantityField(unit="mL", null=True, blank=True, max_value=1000)
     # capping agents in toluene (the antisolvent), as prepared; divided among capping_batches batches
     oam_volume = QuantityField("OAm volume", unit="uL", null=True, blank=True, max_value=1e6)
     topo_mass = QuantityField("TOPO mass", unit="mg", null=True, blank=True, max_value=1e6)
-    capping_toluene_volume = QuantityField("capping toluene volume", unit="mL", null=True, blank=True, max_value=10_000)
-    capping_batches = models.PositiveSmallIntegerField(default=1, help_text="the capping solution was divided among this many batches")
-    extra_toluene_volume = QuantityField("extra toluene volume", unit="mL", null=True, blank=True, max_value=10_000)
+    capping_toluene_volume = QuantityField(
+        "capping toluene volume", unit="mL", null=True, blank=True, max_value=10_000
+    )
+    capping_batches = models.PositiveSmallIntegerField(
+        default=1, help_text="the capping solution was divided among this many batches"
+    )
+    extra_toluene_volume = QuantityField(
+        "extra toluene volume", unit="mL", null=True, blank=True, max_value=10_000
+    )
     stirring_time = QuantityField(unit="h", null=True, blank=True, max_value=1000)
     stirring_speed = QuantityField(unit="rpm", null=True, blank=True, max_value=5000)
     centrifugation_speed = QuantityField(unit="rpm", null=True, blank=True, max_value=100_000)
     centrifugation_time = QuantityField(unit="min", null=True, blank=True, max_value=10_000)
     washes = models.PositiveSmallIntegerField(null=True, blank=True)
     temperature = QuantityField(unit="degC", null=True, blank=True, min_value=-100, max_value=400)
-    volume = QuantityField("suspension volume", unit="mL", null=True, blank=True, max_value=10_000,
-                           help_text="volume of the suspension this batch is kept in (e.g. re-dispersed in 4 mL toluene)")
+    volume = QuantityField(
+        "suspension volume",
+        unit="mL",
+        null=True,
+        blank=True,
+        max_value=10_000,
+        help_text="volume of the suspension this batch is kept in (e.g. re-dispersed in 4 mL toluene)",
+    )
     notes = models.TextField(blank=True)
 
     class Meta:
@@ -103,12 +122,16 @@ class Synthesis(ProjectRecord):
 
     # --- recipe arithmetic ----------------------------------------------------------------
     def pbi2_moles(self):
-        return chemistry.amount_of_substance(amount=self.pbi2_amount, mass=self.pbi2_mass,
-                                             molar_mass=self.pbi2.molar_mass if self.pbi2 else None)
+        return chemistry.amount_of_substance(
+            amount=self.pbi2_amount,
+            mass=self.pbi2_mass,
+            molar_mass=self.pbi2.molar_mass if self.pbi2 else None,
+        )
 
     def mai_moles(self):
-        return chemistry.amount_of_substance(amount=self.mai_amount, mass=self.mai_mass,
-                                             molar_mass=self.mai.molar_mass if self.mai else None)
+        return chemistry.amount_of_substance(
+            amount=self.mai_amount, mass=self.mai_mass, molar_mass=self.mai.molar_mass if self.mai else None
+        )
 
     def own_iodide_amount(self):
         """Iodide in the MAPbI3 this synthesis made itself, or None when the recipe lacks it."""
@@ -151,7 +174,10 @@ class Synthesis(ProjectRecord):
             return  # reported by clean_fields()
         if self.kind == BatchKind.SYNTHESIS:
             if self.injection_volume is not None and self.precursor_solvent_volume is not None:
-                if self.injection_volume.to("mL").magnitude > self.precursor_solvent_volume.to("mL").magnitude:
+                if (
+                    self.injection_volume.to("mL").magnitude
+                    > self.precursor_solvent_volume.to("mL").magnitude
+                ):
                     errors["injection_volume"] = "cannot inject more than the precursor solution holds"
         if errors:
             raise ValidationError(errors)
@@ -169,8 +195,6 @@ class BatchLink(ProjectRecord):
     child = models.ForeignKey(Synthesis, on_delete=models.CASCADE, related_name="parent_links")
     fraction = models.FloatField(null=True, blank=True, help_text="share of the parent taken, 0 < f <= 1")
     volume_taken = QuantityField(unit="mL", null=True, blank=True, max_value=10_000)
-
-    parent_field = "parent"
 
     class Meta:
         ordering = ["child", "parent"]
@@ -201,22 +225,40 @@ class BatchLink(ProjectRecord):
         if self.parent_id == self.child_id:
             raise ValidationError({"parent": "a batch cannot be made from itself"})
         if self.child_id in self.parent.ancestors():
-            raise ValidationError({"parent": f"{self.child} is already upstream of {self.parent}: this link would make a cycle"})
+            raise ValidationError(
+                {"parent": f"{self.child} is already upstream of {self.parent}: this link would make a cycle"}
+            )
         if (self.fraction is None) == (self.volume_taken is None):
-            raise ValidationError({"fraction": "give either the fraction of the parent taken or the volume taken"})
+            raise ValidationError(
+                {"fraction": "give either the fraction of the parent taken or the volume taken"}
+            )
         if self.fraction is not None and not 0 < self.fraction <= 1:
             raise ValidationError({"fraction": f"must be in (0, 1], got {self.fraction}"})
         if self.volume_taken is not None:
             if self.parent.volume is None:
-                raise ValidationError({"volume_taken": f"{self.parent} has no volume recorded; give a fraction instead"})
+                raise ValidationError(
+                    {"volume_taken": f"{self.parent} has no volume recorded; give a fraction instead"}
+                )
             if self.fraction_of_parent() > 1 + 1e-9:
-                raise ValidationError({"volume_taken": f"more than {self.parent} holds ({format_quantity(self.parent.volume, 'mL')})"})
+                raise ValidationError(
+                    {
+                        "volume_taken": f"more than {self.parent} holds ({format_quantity(self.parent.volume, 'mL')})"
+                    }
+                )
             if self.volume_taken.magnitude <= 0:
                 raise ValidationError({"volume_taken": "must be positive"})
-        taken = sum(link.fraction_of_parent() for link in BatchLink.objects.filter(parent_id=self.parent_id)
-                    .exclude(pk=self.pk).select_related("parent"))
+        taken = sum(
+            link.fraction_of_parent()
+            for link in BatchLink.objects.filter(parent_id=self.parent_id)
+            .exclude(pk=self.pk)
+            .select_related("parent")
+        )
         if taken + self.fraction_of_parent() > 1 + 1e-9:
-            raise ValidationError({"fraction": f"{self.parent} would be used {100 * (taken + self.fraction_of_parent()):.4g} %: more than all of it"})
+            raise ValidationError(
+                {
+                    "fraction": f"{self.parent} would be used {100 * (taken + self.fraction_of_parent()):.4g} %: more than all of it"
+                }
+            )
 
 
 class ChlorideStock(ProjectRecord):
@@ -225,8 +267,13 @@ class ChlorideStock(ProjectRecord):
     code = models.CharField(max_length=50)
     salt = models.ForeignKey(Chemical, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     salt_mass = QuantityField(unit="mg", null=True, blank=True, max_value=1e6)
-    salt_amount = QuantityField(unit="umol", null=True, blank=True, max_value=1e9,
-                                help_text="amount of salt (umol); derived from mass and the salt's molar mass when empty")
+    salt_amount = QuantityField(
+        unit="umol",
+        null=True,
+        blank=True,
+        max_value=1e9,
+        help_text="amount of salt (umol); derived from mass and the salt's molar mass when empty",
+    )
     solvent = models.CharField(max_length=50, default="ethanol")
     solvent_volume = QuantityField(unit="mL", max_value=10_000)
     date = models.DateField()
@@ -241,11 +288,18 @@ class ChlorideStock(ProjectRecord):
             c = self.concentration()
         except ValidationError:
             c = None
-        return f"{self.code} ({format_quantity(c, 'mol/L', digits=3)} in {self.solvent})" if c is not None else self.code
+        return (
+            f"{self.code} ({format_quantity(c, 'mol/L', digits=3)} in {self.solvent})"
+            if c is not None
+            else self.code
+        )
 
     def amount(self):
-        return chemistry.amount_of_substance(amount=self.salt_amount, mass=self.salt_mass,
-                                             molar_mass=self.salt.molar_mass if self.salt else None)
+        return chemistry.amount_of_substance(
+            amount=self.salt_amount,
+            mass=self.salt_mass,
+            molar_mass=self.salt.molar_mass if self.salt else None,
+        )
 
     def concentration(self):
         check_quantities(self, "salt_mass", "salt_amount", "solvent_volume")
@@ -263,44 +317,79 @@ class ChlorideStock(ProjectRecord):
         if self.salt_amount is None and self.salt_mass is None:
             raise ValidationError({"salt_mass": "record the salt's mass or its amount"})
         if self.salt_amount is None and (self.salt is None or self.salt.molar_mass is None):
-            raise ValidationError({"salt": "with only a mass recorded, the salt (with its molar mass) is needed"})
+            raise ValidationError(
+                {"salt": "with only a mass recorded, the salt (with its molar mass) is needed"}
+            )
         if self.salt_amount is not None and self.salt_mass is not None and self.salt and self.salt.molar_mass:
             from_mass = chemistry.amount_of_substance(mass=self.salt_mass, molar_mass=self.salt.molar_mass)
             amount = chemistry.amount_of_substance(amount=self.salt_amount)
-            ratio = float((from_mass / amount).to("dimensionless").magnitude) if amount.magnitude > 0 else float("inf")
+            ratio = (
+                float((from_mass / amount).to("dimensionless").magnitude)
+                if amount.magnitude > 0
+                else float("inf")
+            )
             if abs(ratio - 1) > 0.05:
-                raise ValidationError({"salt_amount": f"{format_quantity(self.salt_amount, 'umol')} disagrees with "
-                                       f"{format_quantity(self.salt_mass, 'mg')} of {self.salt} "
-                                       f"({format_quantity(from_mass.to('umol'), 'umol', digits=4)}) by more than 5 %"})
+                raise ValidationError(
+                    {
+                        "salt_amount": f"{format_quantity(self.salt_amount, 'umol')} disagrees with "
+                        f"{format_quantity(self.salt_mass, 'mg')} of {self.salt} "
+                        f"({format_quantity(from_mass.to('umol'), 'umol', digits=4)}) by more than 5 %"
+                    }
+                )
 
 
 class PostTreatment(ProjectRecord):
     """A chloride post-treatment: ``volume_added`` of ``stock`` into a portion's suspension."""
 
-    code = models.CharField(max_length=50, unique=True, error_messages={"unique": "a treatment with this code already exists"})
-    batch = models.ForeignKey(Synthesis, on_delete=models.PROTECT, related_name="treatments",
-                              help_text="the portion treated")
+    code = models.CharField(
+        max_length=50, unique=True, error_messages={"unique": "a treatment with this code already exists"}
+    )
+    batch = models.ForeignKey(
+        Synthesis, on_delete=models.PROTECT, related_name="treatments", help_text="the portion treated"
+    )
     stock = models.ForeignKey(ChlorideStock, on_delete=models.PROTECT, related_name="treatments")
     volume_added = QuantityField(unit="uL", max_value=1e6)
-    suspension_volume = QuantityField(unit="mL", null=True, blank=True, max_value=10_000,
-                                      help_text="toluene suspension treated; the portion's volume when empty")
+    suspension_volume = QuantityField(
+        unit="mL",
+        null=True,
+        blank=True,
+        max_value=10_000,
+        help_text="toluene suspension treated; the portion's volume when empty",
+    )
     stirring_time = QuantityField(unit="min", null=True, blank=True, max_value=100_000)
     stirring_speed = QuantityField(unit="rpm", null=True, blank=True, max_value=5000)
     date = models.DateField()
-    operator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+")
-    nominal_cl_percent = models.FloatField("nominal Cl:I (%)", null=True, blank=True,
-                                           help_text="the label the lab uses for this treatment, e.g. 3 for '3 % Cl'")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    nominal_cl_percent = models.FloatField(
+        "nominal Cl:I (%)",
+        null=True,
+        blank=True,
+        help_text="the label the lab uses for this treatment, e.g. 3 for '3 % Cl'",
+    )
     notes = models.TextField(blank=True)
     # derived, stored on every save (see chemistry.py)
     chloride_amount = QuantityField("Cl added", unit="umol", null=True, editable=False, uncertainty=False)
-    iodide_amount = QuantityField("iodide in portion", unit="umol", null=True, editable=False, uncertainty=False)
-    cl_to_i = QuantityField("Cl:I", unit="percent", null=True, editable=False, uncertainty=False,
-                            help_text="Cl added / iodide in the MAPbI3 of the portion (molar), %")
-    solvent_fraction = QuantityField("ethanol/toluene", unit="percent", null=True, editable=False, uncertainty=False,
-                                     help_text="volume of stock added / suspension volume (v/v), %")
-
-    parent_field = "batch"
+    iodide_amount = QuantityField(
+        "iodide in portion", unit="umol", null=True, editable=False, uncertainty=False
+    )
+    cl_to_i = QuantityField(
+        "Cl:I",
+        unit="percent",
+        null=True,
+        editable=False,
+        uncertainty=False,
+        help_text="Cl added / iodide in the MAPbI3 of the portion (molar), %",
+    )
+    solvent_fraction = QuantityField(
+        "ethanol/toluene",
+        unit="percent",
+        null=True,
+        editable=False,
+        uncertainty=False,
+        help_text="volume of stock added / suspension volume (v/v), %",
+    )
 
     class Meta:
         ordering = ["-date", "code"]
@@ -322,9 +411,15 @@ class PostTreatment(ProjectRecord):
         if concentration is None:
             raise ValidationError({"stock": f"{self.stock} has no concentration recorded"})
         if iodide is None or iodide.magnitude <= 0:
-            raise ValidationError({"batch": f"{self.batch} has no iodide content on record (its recipe or lineage is incomplete)"})
+            raise ValidationError(
+                {
+                    "batch": f"{self.batch} has no iodide content on record (its recipe or lineage is incomplete)"
+                }
+            )
         if volume is None:
-            raise ValidationError({"suspension_volume": f"record the suspension volume (or the volume of {self.batch})"})
+            raise ValidationError(
+                {"suspension_volume": f"record the suspension volume (or the volume of {self.batch})"}
+            )
         self.chloride_amount = chemistry.chloride_added(concentration, self.volume_added)
         self.iodide_amount = iodide
         self.cl_to_i = chemistry.cl_to_i_percent(self.chloride_amount, iodide)
@@ -352,11 +447,17 @@ class SampleKind(models.TextChoices):
 
 
 class Sample(ProjectRecord):
-    code = models.CharField(max_length=50, unique=True, error_messages={"unique": "a sample with this code already exists"})
+    code = models.CharField(
+        max_length=50, unique=True, error_messages={"unique": "a sample with this code already exists"}
+    )
     kind = models.CharField(max_length=12, choices=SampleKind.choices, default=SampleKind.SUSPENSION)
     batch = models.ForeignKey(Synthesis, on_delete=models.PROTECT, related_name="samples")
-    treatment = models.ForeignKey(PostTreatment, null=True, blank=True, on_delete=models.PROTECT, related_name="samples")
-    substrate = models.CharField(max_length=100, blank=True, help_text="e.g. glass cover slide, Si chip 5x5 mm, ITO glass")
+    treatment = models.ForeignKey(
+        PostTreatment, null=True, blank=True, on_delete=models.PROTECT, related_name="samples"
+    )
+    substrate = models.CharField(
+        max_length=100, blank=True, help_text="e.g. glass cover slide, Si chip 5x5 mm, ITO glass"
+    )
     deposited_volume = QuantityField(unit="uL", null=True, blank=True, max_value=1e6)
     spin_speed = QuantityField(unit="rpm", null=True, blank=True, max_value=20_000)
     spin_time = QuantityField(unit="s", null=True, blank=True, max_value=1e5)
@@ -364,8 +465,6 @@ class Sample(ProjectRecord):
     anneal_time = QuantityField(unit="min", null=True, blank=True, max_value=1e5)
     date = models.DateField()
     notes = models.TextField(blank=True)
-
-    parent_field = "batch"
 
     class Meta:
         ordering = ["-date", "code"]
@@ -376,4 +475,6 @@ class Sample(ProjectRecord):
     def clean(self) -> None:
         super().clean()
         if self.treatment_id and self.batch_id and self.treatment.batch_id != self.batch_id:
-            raise ValidationError({"treatment": f"{self.treatment} treated {self.treatment.batch}, not {self.batch}"})
+            raise ValidationError(
+                {"treatment": f"{self.treatment} treated {self.treatment.batch}, not {self.batch}"}
+            )

@@ -25,12 +25,24 @@ def batch_lineage(batch: Synthesis) -> dict:
 
     def up(b, seen):
         links = BatchLink.objects.filter(child=b).select_related("parent")
-        return [{"batch": link.parent, "fraction": link.fraction_of_parent(),
-                 "parents": up(link.parent, seen | {b.pk}) if link.parent_id not in seen else []} for link in links]
+        return [
+            {
+                "batch": link.parent,
+                "fraction": link.fraction_of_parent(),
+                "parents": up(link.parent, seen | {b.pk}) if link.parent_id not in seen else [],
+            }
+            for link in links
+        ]
 
     def down(b, seen):
         links = BatchLink.objects.filter(parent=b).select_related("child", "parent")
-        return [{"batch": link.child, "fraction": link.fraction_of_parent(),
-                 "children": down(link.child, seen | {b.pk}) if link.child_id not in seen else []} for link in links]
+        return [
+            {
+                "batch": link.child,
+                "fraction": link.fraction_of_parent(),
+                "children": down(link.child, seen | {b.pk}) if link.child_id not in seen else [],
+            }
+            for link in links
+        ]
 
     return {"batch": batch, "parents": up(batch, set()), "children": down(batch, set())}

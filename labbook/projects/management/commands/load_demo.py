@@ -25,5 +25,7 @@ class Command(BaseCommand):
             except FileNotFoundError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(self.style.SUCCESS(f"loaded the paper's series into project {project.slug!r}"))
-        self.stdout.write(f"demo login: user {username!r}, password {password!r}"
-                          + ("" if created else " (user existed; password unchanged)"))
+        self.stdout.write(
+            f"demo login: user {username!r}, password {password!r}"
+            + ("" if created else " (user existed; password unchanged)")
+        )

@@ -1,0 +1,55 @@
+# labbook: `make demo` runs the demo on SQLite; `make test` runs the whole suite.
+# DATABASE_URL=postgres://... makes either use PostgreSQL. PYTHON=/path/to/python3.12 picks the interpreter.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv install install-test lint bench clean-db help
+
+help:
+	@echo "make demo   - create .venv, install, migrate (SQLite unless DATABASE_URL), load the demo series, serve at http://$(HOST):$(PORT)"
+	@echo "make test   - install test requirements and run the whole suite (pytest)"
+	@echo "make lint   - ruff"
+
+# A Python 3.12+ that really runs: $(PYTHON) if given, else python3.13/python3.12 on PATH, else pyenv's.
+$(PY):
+	@set -e; ok() { "$$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; }; \
+	py="$(PYTHON)"; \
+	if [ -n "$$py" ]; then ok "$$py" || { echo "PYTHON=$$py is not a working Python 3.12+ (Django 6 needs 3.12 or newer)" >&2; exit 1; }; fi; \
+	if [ -z "$$py" ]; then for c in python3.13 python3.12 python3; do if command -v "$$c" >/dev/null && ok "$$c"; then py="$$c"; break; fi; done; fi; \
+	if [ -z "$$py" ]; then root="$${PYENV_ROOT:-$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)}"; \
+	  for c in $$(ls -d "$$root"/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV); do if ok "$$c"; then py="$$c"; break; fi; done; fi; \
+	if [ -z "$$py" ]; then echo "labbook needs Python 3.12 or newer (Django 6); none found. Install one, or run: make PYTHON=/path/to/python3.12 ..." >&2; exit 1; fi; \
+	echo "using $$py ($$("$$py" -c 'import sys; print(sys.version.split()[0])'))"; \
+	"$$py" -m venv $(VENV); $(PY) -m pip install -q --upgrade pip
+
+venv: $(PY)
+
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-test.txt
+	@touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(PY) manage.py migrate --no-input -v 1
+	$(PY) manage.py load_demo
+	@echo "serving labbook at http://$(HOST):$(PORT)/ (admin at /admin/); Ctrl-C stops"
+	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(PY) -m ruff check .
+
+clean-db:
+	rm -f var/db.sqlite3*
