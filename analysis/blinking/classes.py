@@ -25,14 +25,26 @@ class TraceClass:
     fraction_on: float
 
 
-def envelope_levels(trace: np.ndarray, *, n_windows: int = 10, percentile: float = 95.0) -> np.ndarray:
-    """Bright-state envelope: the ``percentile`` of the intensity in each of ``n_windows`` equal windows.
+def envelope_levels(
+    trace: np.ndarray,
+    states: np.ndarray,
+    *,
+    n_windows: int = 10,
+    min_on_frames: int = 10,
+    on_quantile: float = 0.9,
+) -> np.ndarray:
+    """Bright-state level in each of ``n_windows`` equal windows: the ``on_quantile`` of its ON frames.
 
-    A high percentile follows the ON level (not the ON/OFF mixture) as long as the emitter is ON for
-    more than ``100 - percentile`` % of a window.
+    NaN for a window with fewer than ``min_on_frames`` ON frames (an OFF period says nothing about the
+    brightness of the ON state). A high quantile follows the brightest state even when a window also
+    holds grey (intermediate) frames above the threshold.
     """
     x = np.asarray(trace, dtype=float)
-    return np.array([np.percentile(w, percentile) for w in np.array_split(x, n_windows)])
+    s = np.asarray(states, dtype=bool)
+    out = []
+    for w, sw in zip(np.array_split(x, n_windows), np.array_split(s, n_windows), strict=True):
+        out.append(float(np.quantile(w[sw], on_quantile)) if sw.sum() >= min_on_frames else np.nan)
+    return np.array(out)
 
 
 def classify_trace(
@@ -41,7 +53,7 @@ def classify_trace(
     *,
     off_level: float = 0.0,
     n_windows: int = 10,
-    percentile: float = 95.0,
+    min_on_frames: int = 10,
     rise: float = 0.3,
     drop: float = 0.3,
     intermediate_band: tuple[float, float] = (0.35, 0.65),
@@ -52,9 +64,11 @@ def classify_trace(
 ) -> TraceClass:
     """Assign a blinking trace to one of the paper's five classes [1]_.
 
-    Criteria, checked in this order, on the envelope :math:`E_k` (:func:`envelope_levels`, levels
-    measured above ``off_level``): first window :math:`E_0`, last :math:`E_{K-1}`, peak
-    :math:`E_{max}`.
+    Criteria, checked in this order, on the ON-level envelope :math:`E_k` (:func:`envelope_levels`:
+    90th percentile of the ON frames in each of ``n_windows`` windows, measured above ``off_level``; windows
+    with fewer than ``min_on_frames`` ON frames are skipped): first valid window :math:`E_0`, last
+    valid window :math:`E_{K-1}`, peak :math:`E_{max}`. With fewer than three valid windows no trend
+    is decided (criteria 1-3 are skipped).
 
     1. **BBB** (brightening, then bleaching and blinking): :math:`E_{max} \\ge (1 + rise) E_0` and
        :math:`E_{K-1} \\le (1 - drop) E_{max}` with the peak strictly inside the recording.
@@ -63,7 +77,7 @@ def classify_trace(
     4. **MSB** (multi-state blinking): more than ``msb_fraction`` of the frames of the trace, median-
        filtered over ``smooth_frames`` (to suppress shot noise), lie in the intermediate band
        ``off + intermediate_band * (E_med - off)`` between the dim and the bright level, :math:`E_{med}`
-       the median envelope. A two-state emitter only visits the band in transition frames.
+       the median envelope (the median ON intensity without a valid envelope). A two-state emitter only visits the band in transition frames.
     5. **qTSB** (quasi two-state blinking) otherwise, sub-classed by the fraction of ON frames
        :math:`f`: ``mostly-on`` for :math:`f \\ge` ``mostly_on``, ``mostly-off`` for
        :math:`f \\le` ``mostly_off``, else ``intermediate``.
@@ -88,21 +102,26 @@ def classify_trace(
         raise AnalysisInputError(f"trace and states: shapes {x.shape} and {s.shape}, expected equal 1-D")
     if x.size < n_windows:
         raise AnalysisInputError(f"trace: {x.size} frames, fewer than n_windows={n_windows}")
-    env = envelope_levels(x, n_windows=n_windows, percentile=percentile) - off_level
+    env = envelope_levels(x, s, n_windows=n_windows, min_on_frames=min_on_frames) - off_level
+    env = env[np.isfinite(env)]
+    trend = env.size >= 3
+    if not trend:
+        env = np.array([np.nan])
     first, last = env[0], env[-1]
-    k_peak = int(np.argmax(env))
+    k_peak = int(np.nanargmax(env)) if trend else 0
     peak = env[k_peak]
     fraction_on = float(s.mean())
     smooth = ndimage.median_filter(x, size=smooth_frames, mode="nearest") if smooth_frames > 1 else x
-    level = max(float(np.median(env)), 1e-12)
+    level = float(np.median(env)) if trend else float(np.median(x[s])) - off_level if s.any() else 0.0
+    level = max(level, 1e-12)
     lo, hi = off_level + intermediate_band[0] * level, off_level + intermediate_band[1] * level
     inter = float(np.mean((smooth > lo) & (smooth < hi)))
     first_pos = max(first, 1e-12)
-    if peak >= (1 + rise) * first_pos and last <= (1 - drop) * peak and 0 < k_peak < n_windows - 1:
+    if trend and peak >= (1 + rise) * first_pos and last <= (1 - drop) * peak and 0 < k_peak < env.size - 1:
         label = "BBB"
-    elif last <= (1 - drop) * peak:
+    elif trend and last <= (1 - drop) * peak:
         label = "BB"
-    elif last >= (1 + rise) * first_pos:
+    elif trend and last >= (1 + rise) * first_pos:
         label = "PEB"
     elif inter > msb_fraction:
         label = "MSB"
