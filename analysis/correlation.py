@@ -45,7 +45,10 @@ class CorrelationSums:
 
 
 def correlation_chunk_sums(
-    pixel_traces: np.ndarray, reference_traces: np.ndarray, pixel_of_entry: np.ndarray, reference_of_entry: np.ndarray
+    pixel_traces: np.ndarray,
+    reference_traces: np.ndarray,
+    pixel_of_entry: np.ndarray,
+    reference_of_entry: np.ndarray,
 ) -> CorrelationSums:
     """Partial sums of one chunk of frames.
 

@@ -178,7 +178,9 @@ def multi_state_levels(
     return out
 
 
-def intensity_trend(n_frames: int, kind: str = "flat", *, strength: float = 0.6, peak_at: float = 0.3) -> np.ndarray:
+def intensity_trend(
+    n_frames: int, kind: str = "flat", *, strength: float = 0.6, peak_at: float = 0.3
+) -> np.ndarray:
     """Multiplicative brightness trend per frame.
 
     ``"flat"``: 1. ``"bleach"``: linear decay from 1 to ``1 - strength``. ``"brighten"``: linear rise from 1
@@ -334,11 +336,18 @@ def blinking_particle(
             rel = states.astype(float)
         intensity = (off_photons + (on_photons - off_photons) * rel) * trend
         domains.append(SyntheticDomain(weights=weights, intensity_photons=intensity, states=states))
-    return SyntheticParticle(centre_px=(float(cy), float(cx)), edge_px=edge_px, kind=kind, domains=tuple(domains))
+    return SyntheticParticle(
+        centre_px=(float(cy), float(cx)), edge_px=edge_px, kind=kind, domains=tuple(domains)
+    )
 
 
 def grid_positions(
-    shape: tuple[int, int], n: int, *, spacing_px: float = 12.0, margin_px: float = 8.0, rng: np.random.Generator
+    shape: tuple[int, int],
+    n: int,
+    *,
+    spacing_px: float = 12.0,
+    margin_px: float = 8.0,
+    rng: np.random.Generator,
 ) -> list[tuple[float, float]]:
     """``n`` centres on a jittered square grid (separated by about ``spacing_px``), in random order."""
     ys = np.arange(margin_px, shape[0] - margin_px + 1e-9, spacing_px)
@@ -437,7 +446,9 @@ def simulate_movie(
     )
 
 
-def write_movie_tiff(path, movie: SyntheticMovie, *, chunk_frames: int = 100, compression: str | None = None) -> None:
+def write_movie_tiff(
+    path, movie: SyntheticMovie, *, chunk_frames: int = 100, compression: str | None = None
+) -> None:
     """Write the movie as an ImageJ TIFF (contiguous unless compressed) chunk by chunk.
 
     The frame interval goes to ImageJ ``finterval`` and the pixel size to the resolution tags in um, so

@@ -74,7 +74,10 @@ def generate(path: Path, frames: int, size: int, n_particles: int, seed: int = 1
     t0 = time.perf_counter()
     simulate.write_movie_tiff(tmp, movie, chunk_frames=50)
     os.replace(tmp, path)
-    print(f"generated {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(
+        f"generated {path} ({path.stat().st_size / 1e9:.2f} GB) in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
 
 
 # --- phases, each run in its own process ---------------------------------------------------------------
@@ -135,7 +138,12 @@ def phase_plain(path: str) -> dict:
         r = np.corrcoef(np.vstack([pixels.T, trace]))[-1, :-1]
         r_mean.append(np.nanmean(r))
         analyses.append(analyze_trace(trace, info.bin_time_s or 0.1))
-    return {"seconds": time.perf_counter() - t0, "driver_mb": _vmhwm_mb(), "workers_mb": [], "particles": particles.n}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "driver_mb": _vmhwm_mb(),
+        "workers_mb": [],
+        "particles": particles.n,
+    }
 
 
 def _run_phase(*args: str) -> dict:
@@ -175,7 +183,18 @@ def start_external(n_workers: int = 2):
     for k in range(n_workers):
         procs.append(
             subprocess.Popen(
-                [dask, "worker", addr, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard", "--name", f"w{k + 1}"],
+                [
+                    dask,
+                    "worker",
+                    addr,
+                    "--host",
+                    "127.0.0.1",
+                    "--nthreads",
+                    "1",
+                    "--no-dashboard",
+                    "--name",
+                    f"w{k + 1}",
+                ],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -260,7 +279,9 @@ def main(argv=None) -> int:
     half = args.dir / f"movie_{args.frames // 2}x{args.size}x{args.size}.tif"
     if not args.skip_half:
         generate(half, args.frames // 2, args.size, args.particles)
-    print(f"machine: {os.cpu_count()} cores; movie {full.name} {full.stat().st_size / 1e9:.2f} GB; warm page cache")
+    print(
+        f"machine: {os.cpu_count()} cores; movie {full.name} {full.stat().st_size / 1e9:.2f} GB; warm page cache"
+    )
     res = measure(full, args, f"{args.frames} frames")
     if not args.skip_half:
         print(f"(e) the same at {args.frames // 2} frames:")
@@ -271,7 +292,9 @@ def main(argv=None) -> int:
         print(f"(e) peak RSS ratio {args.frames} / {args.frames // 2} frames = {grow:.2f}   (flat = 1)")
     if not args.skip_plain:
         f = _run_phase("plain", str(full))
-        print(f"(f) plain numpy (load all, np.corrcoef per particle): {f['seconds']:.2f} s   peak RSS {_rss(f)}")
+        print(
+            f"(f) plain numpy (load all, np.corrcoef per particle): {f['seconds']:.2f} s   peak RSS {_rss(f)}"
+        )
         print(f"(f) speed-up plain / pipeline = {f['seconds'] / res['b']['seconds']:.2f}x   (target >= 4)")
     if args.external:
         addr, procs = start_external(args.workers)

@@ -13,7 +13,13 @@ from analysis.blinking.fits import (
     fit_truncated_power_law_lsq,
     truncated_power_law_nll,
 )
-from analysis.blinking.pipeline import BlinkingResult, TraceAnalysis, analyze_blinking_movie, analyze_trace, pool_dwells
+from analysis.blinking.pipeline import (
+    BlinkingResult,
+    TraceAnalysis,
+    analyze_blinking_movie,
+    analyze_trace,
+    pool_dwells,
+)
 from analysis.blinking.traces import (
     Dwells,
     Levels,

@@ -129,7 +129,13 @@ def classify_trace(
         label = "qTSB"
     subclass = None
     if label == "qTSB":
-        subclass = "mostly-on" if fraction_on >= mostly_on else "mostly-off" if fraction_on <= mostly_off else "intermediate"
+        subclass = (
+            "mostly-on"
+            if fraction_on >= mostly_on
+            else "mostly-off"
+            if fraction_on <= mostly_off
+            else "intermediate"
+        )
     return TraceClass(
         label=label,
         subclass=subclass,

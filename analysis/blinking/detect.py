@@ -70,7 +70,9 @@ class Particles:
 
 def _no_particles(shape) -> Particles:
     empty = np.zeros(0, dtype=np.int64)
-    return Particles(shape, np.zeros((0, 2)), empty, empty, np.zeros(0), empty, empty, empty, empty, np.zeros(0))
+    return Particles(
+        shape, np.zeros((0, 2)), empty, empty, np.zeros(0), empty, empty, empty, empty, np.zeros(0)
+    )
 
 
 def _robust_background(image: np.ndarray) -> tuple[float, float]:
@@ -147,7 +149,9 @@ def detect_particles(
     fg = smooth > bg + threshold_sigma * noise
     size = 2 * min_distance_px + 1
     peaks = (smooth == ndimage.maximum_filter(smooth, size=size)) & fg
-    seed_labels, n_seeds = ndimage.label(ndimage.binary_dilation(peaks, iterations=max(min_distance_px // 2, 0)))
+    seed_labels, n_seeds = ndimage.label(
+        ndimage.binary_dilation(peaks, iterations=max(min_distance_px // 2, 0))
+    )
     if n_seeds == 0:
         return _no_particles(img.shape)
     # Nearest seed for every foreground pixel, only within its connected component.

@@ -10,7 +10,14 @@ import numpy as np
 from analysis.blinking.classes import TraceClass, classify_trace
 from analysis.blinking.detect import Particles, detect_particles, neighbour_pairs
 from analysis.blinking.fits import PowerLawFit, fit_truncated_power_law, fit_truncated_power_law_lsq
-from analysis.blinking.traces import Dwells, Levels, changepoint_states, dwell_times, intensity_levels, threshold_states
+from analysis.blinking.traces import (
+    Dwells,
+    Levels,
+    changepoint_states,
+    dwell_times,
+    intensity_levels,
+    threshold_states,
+)
 from analysis.chunked import MovieSums, SumLayout, compute_movie_sums, sum_layout
 from analysis.correlation import correlation_map, correlation_vs_size, mean_correlation, pearson_from_sums
 from analysis.errors import AnalysisInputError
@@ -69,7 +76,9 @@ def analyze_trace(
     fit_on = fit_truncated_power_law(dwells.on_s, **kw)
     fit_off = fit_truncated_power_law(dwells.off_s, **kw)
     cls = classify_trace(trace, states, off_level=0.0, **(class_options or {}))
-    return TraceAnalysis(levels=levels, states=states, dwells=dwells, fit_on=fit_on, fit_off=fit_off, trace_class=cls)
+    return TraceAnalysis(
+        levels=levels, states=states, dwells=dwells, fit_on=fit_on, fit_off=fit_off, trace_class=cls
+    )
 
 
 def pool_dwells(analyses: list[TraceAnalysis], state: str) -> np.ndarray:
@@ -232,7 +241,9 @@ def analyze_blinking_movie(
     projection = strided_projection(info, n_sample=n_sample_frames)
     particles = detect_particles(projection, pixel_size_um=pixel_size, **(detect_options or {}))
     if particles.n == 0:
-        raise AnalysisInputError(f"{info.path}: no particles found (nothing above the background in the projection)")
+        raise AnalysisInputError(
+            f"{info.path}: no particles found (nothing above the background in the projection)"
+        )
     pairs = np.zeros((0, 2), dtype=np.int64)
     if assembly_distance_um is not None and pixel_size:
         pairs = neighbour_pairs(particles, max_distance_px=assembly_distance_um / pixel_size)
@@ -248,7 +259,13 @@ def analyze_blinking_movie(
         progress=progress,
     )
     analyses = [
-        analyze_trace(sums.traces[:, i], bin_time, method=method, threshold_fraction=threshold_fraction, min_events=min_events)
+        analyze_trace(
+            sums.traces[:, i],
+            bin_time,
+            method=method,
+            threshold_fraction=threshold_fraction,
+            min_events=min_events,
+        )
         for i in range(particles.n)
     ]
     t_max = info.frames * bin_time

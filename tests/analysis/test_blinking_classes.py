@@ -10,7 +10,9 @@ from analysis.errors import AnalysisInputError
 
 def _trace(kind, seed, **kw):
     rng = np.random.default_rng(seed)
-    p = simulate.blinking_particle((16, 16), (8, 8), 3000, kind=kind, on_photons=50, off_photons=0.0, rng=rng, **kw)
+    p = simulate.blinking_particle(
+        (16, 16), (8, 8), 3000, kind=kind, on_photons=50, off_photons=0.0, rng=rng, **kw
+    )
     intensity = p.domains[0].intensity_photons * 20.0  # counts above background
     return intensity + rng.normal(0, 40, intensity.size)
 

@@ -21,14 +21,18 @@ T_MAX = 600.0  # s, 6000 frames
 
 def _discrete(n, alpha, mu, seed):
     rng = np.random.default_rng(seed)
-    k = simulate.sample_discrete_truncated_power_law(n, alpha, mu, bin_time_s=BIN, k_min=1, k_max=6000, rng=rng)
+    k = simulate.sample_discrete_truncated_power_law(
+        n, alpha, mu, bin_time_s=BIN, k_min=1, k_max=6000, rng=rng
+    )
     return k * BIN
 
 
 # The paper's pooled exponents: pristine alpha_on 1.20 / alpha_off 0.88, 3 % Cl 1.01 / 1.02.
 @pytest.mark.parametrize("alpha, mu", [(1.20, 0.1), (0.88, 0.1), (1.01, 0.05), (1.02, 0.2)])
 def test_discrete_mle_recovers_paper_exponents(alpha, mu):
-    fit = fit_truncated_power_law(_discrete(4000, alpha, mu, seed=11), t_min_s=BIN, bin_time_s=BIN, t_max_s=T_MAX)
+    fit = fit_truncated_power_law(
+        _discrete(4000, alpha, mu, seed=11), t_min_s=BIN, bin_time_s=BIN, t_max_s=T_MAX
+    )
     assert fit.method == "mle-discrete" and fit.n_events == 4000
     # 4000 events give a standard error ~0.02 on alpha; 4 SE is a 6e-5 false-alarm rate.
     assert fit.alpha_err < 0.03
@@ -86,7 +90,9 @@ def test_too_few_events_give_nan():
 def test_normalisations():
     # Discrete: explicit sum.
     k = np.arange(1, 6001)
-    assert _log_discrete_norm(1.1, 0.01, 1, 6000) == pytest.approx(np.log(np.sum(k**-1.1 * np.exp(-0.01 * k))), rel=1e-12)
+    assert _log_discrete_norm(1.1, 0.01, 1, 6000) == pytest.approx(
+        np.log(np.sum(k**-1.1 * np.exp(-0.01 * k))), rel=1e-12
+    )
     kk = np.arange(3, 2_000_000, dtype=float)
     assert _log_discrete_norm(0.9, 0.002, 3, None) == pytest.approx(
         np.log(np.sum(kk**-0.9 * np.exp(-0.002 * kk))), rel=1e-9

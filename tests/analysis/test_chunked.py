@@ -32,7 +32,14 @@ def client():
 @pytest.fixture(scope="module")
 def small_movie(tmp_path_factory):
     mv = simulate.simulate_movie(
-        400, (48, 48), n_particles=6, kinds=("qTSB", "BB"), edge_px=(3, 5), nanodomains=(1, 2), spacing_px=14, seed=2
+        400,
+        (48, 48),
+        n_particles=6,
+        kinds=("qTSB", "BB"),
+        edge_px=(3, 5),
+        nanodomains=(1, 2),
+        spacing_px=14,
+        seed=2,
     )
     d = tmp_path_factory.mktemp("movie")
     simulate.write_movie_tiff(d / "m.tif", mv)
@@ -49,14 +56,20 @@ def _assert_same(a, b):
     assert np.allclose(a.traces, b.traces, rtol=1e-12, atol=1e-6)
     assert np.allclose(a.background, b.background, rtol=1e-12)
     # Sums over different groupings of the same float64 terms: 1e-9 relative on r.
-    assert np.allclose(pearson_from_sums(a.correlation), pearson_from_sums(b.correlation), atol=1e-9, equal_nan=True)
+    assert np.allclose(
+        pearson_from_sums(a.correlation), pearson_from_sums(b.correlation), atol=1e-9, equal_nan=True
+    )
 
 
 @pytest.mark.parametrize("chunk_frames, split_every", [(64, 2), (7, 2), (50, 3), (400, 2)])
 def test_chunked_equals_in_memory(client, small_movie, chunk_frames, split_every):
     reference = movie_chunk_sums(small_movie["frames"], small_movie["layout"])
     chunked = compute_movie_sums(
-        small_movie["info"], small_movie["layout"], client=client, chunk_frames=chunk_frames, split_every=split_every
+        small_movie["info"],
+        small_movie["layout"],
+        client=client,
+        chunk_frames=chunk_frames,
+        split_every=split_every,
     )
     _assert_same(chunked, reference)
 
@@ -84,7 +97,9 @@ def test_scheduler_by_address(client, small_movie):
 def test_combine_is_associative_and_checks_adjacency(small_movie):
     info, layout = small_movie["info"], small_movie["layout"]
     a, b, c = (read_chunk_sums(info, s, e, layout) for s, e in [(0, 100), (100, 250), (250, 400)])
-    _assert_same(combine_movie_sums(combine_movie_sums(a, b), c), combine_movie_sums(a, combine_movie_sums(b, c)))
+    _assert_same(
+        combine_movie_sums(combine_movie_sums(a, b), c), combine_movie_sums(a, combine_movie_sums(b, c))
+    )
     with pytest.raises(ValueError, match="non-adjacent"):
         combine_movie_sums(a, c)
 
@@ -118,8 +133,15 @@ def test_pipeline_recovers_population_exponents(client, tmp_path, alpha_on, alph
     finite-window bias of dropping each trace's censored last dwell (measured at < 0.01 on alpha with
     64 x 20 traces of 2000 frames)."""
     mv = simulate.simulate_movie(
-        2000, (64, 64), n_particles=16, spacing_px=12, alpha_on=alpha_on, mu_on_per_s=0.1,
-        alpha_off=alpha_off, mu_off_per_s=0.1, seed=21,
+        2000,
+        (64, 64),
+        n_particles=16,
+        spacing_px=12,
+        alpha_on=alpha_on,
+        mu_on_per_s=0.1,
+        alpha_off=alpha_off,
+        mu_off_per_s=0.1,
+        seed=21,
     )
     simulate.write_movie_tiff(tmp_path / "m.tif", mv, chunk_frames=500)
     res = analyze_blinking_movie(tmp_path / "m.tif", client=client, chunk_frames=250)

@@ -38,7 +38,9 @@ def test_chunk_sums_combine_to_the_whole(cuts):
     x, m, pix, ref = _data(seed=1)
     whole = pearson_from_sums(correlation_chunk_sums(x, m, pix, ref))
     bounds = [0, *cuts, x.shape[0]]
-    parts = [correlation_chunk_sums(x[a:b], m[a:b], pix, ref) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = [
+        correlation_chunk_sums(x[a:b], m[a:b], pix, ref) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
     total = parts[0]
     for p in parts[1:]:
         total = combine_correlation_sums(total, p)

@@ -15,7 +15,13 @@ def movie():
 
 def test_contiguous_imagej_movie_is_memory_mapped_with_metadata(tmp_path, movie):
     p = tmp_path / "m.tif"
-    tifffile.imwrite(p, movie, imagej=True, resolution=(1 / 0.16, 1 / 0.16), metadata={"axes": "TYX", "finterval": 0.05, "unit": "um"})
+    tifffile.imwrite(
+        p,
+        movie,
+        imagej=True,
+        resolution=(1 / 0.16, 1 / 0.16),
+        metadata={"axes": "TYX", "finterval": 0.05, "unit": "um"},
+    )
     info = open_movie(p)
     assert info.shape == (12, 10, 9) and info.contiguous
     assert info.bin_time_s == pytest.approx(0.05) and info.pixel_size_um == pytest.approx(0.16)

@@ -20,9 +20,7 @@ def _tpl_cdf(alpha, mu, t_min):
 
 @pytest.mark.parametrize("alpha, mu", [(1.2, 0.1), (0.88, 0.1), (1.01, 0.05)])
 def test_continuous_sampler_follows_truncated_power_law(alpha, mu):
-    x = simulate.sample_truncated_power_law(
-        2000, alpha, mu, t_min_s=0.1, rng=np.random.default_rng(1)
-    )
+    x = simulate.sample_truncated_power_law(2000, alpha, mu, t_min_s=0.1, rng=np.random.default_rng(1))
     assert x.min() >= 0.1
     # KS against the numerically integrated CDF; with a correct sampler p is uniform, so p > 1e-3 fails
     # one seed in a thousand.
@@ -36,7 +34,9 @@ def test_continuous_sampler_refuses_unnormalisable():
 
 def test_discrete_sampler_matches_pmf():
     rng = np.random.default_rng(2)
-    k = simulate.sample_discrete_truncated_power_law(20000, 1.2, 0.5, bin_time_s=0.1, k_min=1, k_max=400, rng=rng)
+    k = simulate.sample_discrete_truncated_power_law(
+        20000, 1.2, 0.5, bin_time_s=0.1, k_min=1, k_max=400, rng=rng
+    )
     kk = np.arange(1, 401)
     p = kk**-1.2 * np.exp(-0.05 * kk)
     p /= p.sum()
@@ -81,7 +81,11 @@ def test_emccd_counts_moments():
     # E[c] = o + g lambda, Var[c] = 2 g^2 lambda + sigma_r^2 (excess noise factor 2).
     lam, g, sr, o = 20.0, 30.0, 15.0, 400.0
     c = simulate.emccd_counts(
-        np.full(400_000, lam), em_gain=g, read_noise_counts=sr, offset_counts=o, rng=np.random.default_rng(5),
+        np.full(400_000, lam),
+        em_gain=g,
+        read_noise_counts=sr,
+        offset_counts=o,
+        rng=np.random.default_rng(5),
         dtype=np.float64,
     )
     mean, var = o + g * lam, 2 * g * g * lam + sr * sr
@@ -93,7 +97,9 @@ def test_emccd_counts_moments():
 
 
 def test_movie_truth_and_tiff_round_trip(tmp_path):
-    mv = simulate.simulate_movie(50, (48, 48), n_particles=4, kinds=("qTSB", "BB"), nanodomains=(1, 2), seed=7)
+    mv = simulate.simulate_movie(
+        50, (48, 48), n_particles=4, kinds=("qTSB", "BB"), nanodomains=(1, 2), seed=7
+    )
     assert len(mv.particles) == 4 and mv.particles[1].kind == "BB" and len(mv.particles[1].domains) == 2
     path = tmp_path / "m.tif"
     simulate.write_movie_tiff(path, mv, chunk_frames=16)
