@@ -37,6 +37,8 @@ from analysis.errors import AnalysisInputError
 __all__ = ["DecayFit", "average_lifetimes", "fit_decay"]
 
 MAX_COMPONENTS = 4
+#: a fit whose reduced objective is below this is not retried from other start values
+GOOD_ENOUGH_REDCHI = 1.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,7 +140,11 @@ def _gaussian_component(edges_ns, tau, mu, sigma, period_ns):
     Exact bin integrals: ``tau * [F(t_{k+1}) - F(t_k)]`` with F the exGaussian CDF, plus the geometric
     sum of the previous pulses' tails (far past their IRF, so pure exponentials).
     """
-    cdf = stats.exponnorm.cdf(edges_ns, tau / sigma, loc=mu, scale=sigma)
+    k = tau / sigma
+    if k < 1e-3:  # exponnorm overflows for tau << sigma, where the exGaussian is the Gaussian to O(k)
+        cdf = stats.norm.cdf(edges_ns, loc=mu + tau, scale=sigma)
+    else:
+        cdf = stats.exponnorm.cdf(edges_ns, k, loc=mu, scale=sigma)
     counts = tau * np.diff(cdf)
     if period_ns is not None:
         lo = edges_ns[:-1]
@@ -200,7 +206,7 @@ def _component_matrix(setup: _Setup, taus, shift=0.0, mu=0.0, fwhm=0.0):
     else:  # tail
         t = setup.time_ns - setup.tail_ref_ns
         for i, tau in enumerate(taus):
-            c = tau * np.exp(-t / tau) * (-np.expm1(-setup.dt / tau))
+            c = tau * np.exp(np.minimum(-t / tau, 700.0)) * (-np.expm1(-setup.dt / tau))
             if setup.period_ns is not None:
                 c = c / (-np.expm1(-setup.period_ns / tau))
             cols[:, i] = c
@@ -220,7 +226,8 @@ def _model(params: lmfit.Parameters, setup: _Setup, n_comp: int):
 def _residuals(params, setup, n_comp, method):
     m = _model(params, setup, n_comp)[setup.mask]
     y = setup.counts[setup.mask]
-    m = np.maximum(m, 1e-12)
+    # a non-finite model (extreme trial parameters) gets a huge misfit so the optimiser steps back
+    m = np.where(np.isfinite(m), np.maximum(m, 1e-12), 1e30)
     if method == "mle":
         # signed deviance residuals: their sum of squares is the Poisson deviance (-2 log L + const)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -347,10 +354,10 @@ def fit_decay(
         Start value of the Gaussian IRF FWHM (default: 2 bins or 0.1 ns, whichever is larger).
     tail_start_ns : float, optional
         Tail fits: first time fitted; default is the peak time plus twice its 10 %-to-peak rise time.
-        Amplitudes are referred to the peak time.
+        Amplitudes are fitted at this time and reported extrapolated back to the peak time.
     taus_start_ns : sequence of float, optional
-        Start lifetimes; by default several log-spaced sets between the bin width and a third of the
-        window are tried and the best fit is kept.
+        Start lifetimes; by default log-spaced between twice the bin width and a third of the window,
+        with a second, compressed set tried only when the first fit's reduced objective exceeds 1.5.
     irf_background : "auto" or float
         Constant subtracted from a measured IRF before normalising: ``"auto"`` takes the median of the
         IRF bins below 1 % of its maximum.
@@ -398,13 +405,16 @@ def fit_decay(
         irf_mode, irf_grid, n_grid = "gaussian", None, n
     elif irf is None:
         irf_mode, irf_grid, n_grid = "tail", None, n
-        tail_ref = float(t[peak])
+        peak_ns = float(t[peak])
         if tail_start_ns is None:
             ten = np.nonzero(y[: peak + 1] <= y[peak] * 0.1)[0]
             rise = (peak - ten[-1]) * dt if ten.size else dt
             tail_start_ns = t[peak] + 2 * max(rise, dt)
         if fit_range_ns is None:
             fit_range_ns = (float(tail_start_ns), float(t[-1] + dt))
+        # amplitudes are fitted at the first fitted time (referring them to the peak, before the data,
+        # makes a_i and tau_i degenerate as tau_i -> 0) and reported referred to the peak
+        tail_ref = float(t[t >= fit_range_ns[0]][0]) if np.any(t >= fit_range_ns[0]) else peak_ns
     else:
         irf_mode = "measured"
         irf_arr = np.asarray(irf, dtype=float)
@@ -429,6 +439,7 @@ def fit_decay(
         raise AnalysisInputError(f"fit range holds {mask.sum()} bins, too few for {n_free} parameters")
 
     setup = _Setup(t, dt, y, mask, irf_mode, irf_grid, n_grid, period_ns, tail_ref)
+    ref_shift_ns = tail_ref - peak_ns if irf_mode == "tail" else 0.0
 
     # IRF start values
     irf_kw: dict[str, float] = {}
@@ -457,7 +468,20 @@ def fit_decay(
         result = _run_fit(setup, n_components, method, taus0, irf_kw, window_ns)
         if best is None or result.chisqr < best.chisqr:
             best = result
-    return _to_fit(best, setup, n_components, method, rep_rate_hz)
+        if _looks_converged(best, n_components, setup.dt):
+            break  # further start values only for fits that look stuck
+    return _to_fit(best, setup, n_components, method, rep_rate_hz, ref_shift_ns)
+
+
+def _looks_converged(result, n_comp, dt):
+    """A fit is retried from other start values when it failed, fits badly, or collapsed a component
+    (lifetime at its lower bound or a vanishing amplitude), the usual signs of a local minimum."""
+    if not result.success or result.redchi >= GOOD_ENOUGH_REDCHI:
+        return False
+    v = result.params.valuesdict()
+    amps = np.array([v[f"a{i}"] for i in range(n_comp)])
+    taus = np.array([v[f"tau{i}"] for i in range(n_comp)])
+    return bool(np.all(taus > 0.1 * dt) and np.all(amps > 1e-4 * amps.sum()))
 
 
 def _run_fit(setup, n_comp, method, taus0, irf_kw, window_ns):
@@ -470,7 +494,8 @@ def _run_fit(setup, n_comp, method, taus0, irf_kw, window_ns):
     params.add("background", value=max(float(bg0), 1e-3), min=0.0)
     if setup.irf_mode == "gaussian":
         params.add("irf_center", value=irf_kw["mu"], min=setup.time_ns[0], max=setup.time_ns[-1])
-        params.add("irf_fwhm", value=irf_kw["fwhm"], min=0.05 * setup.dt, max=window_ns / 4)
+        # TCSPC IRFs are rarely wider than a few ns; the bound keeps the optimiser out of absurd widths
+        params.add("irf_fwhm", value=irf_kw["fwhm"], min=0.05 * setup.dt, max=max(10 * irf_kw["fwhm"], 5.0))
     elif setup.irf_mode == "measured":
         lim = 0.25 * window_ns
         params.add("shift", value=irf_kw["shift"], min=irf_kw["shift"] - lim, max=irf_kw["shift"] + lim)
@@ -479,10 +504,10 @@ def _run_fit(setup, n_comp, method, taus0, irf_kw, window_ns):
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return minimizer.minimize(method="leastsq", max_nfev=4000)
+        return minimizer.minimize(method="leastsq", max_nfev=300 * (len(params) + 1))
 
 
-def _to_fit(result, setup, n_comp, method, rep_rate_hz) -> DecayFit:
+def _to_fit(result, setup, n_comp, method, rep_rate_hz, ref_shift_ns=0.0) -> DecayFit:
     v = result.params.valuesdict()
     taus = np.array([v[f"tau{i}"] for i in range(n_comp)])
     amps = np.array([v[f"a{i}"] for i in range(n_comp)])
@@ -491,10 +516,11 @@ def _to_fit(result, setup, n_comp, method, rep_rate_hz) -> DecayFit:
     names = [f"a{i}" for i in order] + [f"tau{i}" for i in order]
 
     cov = _covariance(result, names)
-    fractions = amps / amps.sum()
-    intensity = amps * taus / np.sum(amps * taus)
-    tau_amp, tau_int = average_lifetimes(taus, amps)
-    errs = _propagated_errors(amps, taus, cov)
+    amps_ref = amps * np.exp(np.minimum(ref_shift_ns / taus, 700.0))  # tail fits: back to the peak time
+    fractions = amps_ref / amps_ref.sum()
+    intensity = amps_ref * taus / np.sum(amps_ref * taus)
+    tau_amp, tau_int = average_lifetimes(taus, amps_ref)
+    errs = _propagated_errors(amps, taus, cov, ref_shift_ns)
 
     model = _model(result.params, setup, n_comp)
     y, m = setup.counts[setup.mask], np.maximum(model[setup.mask], 1e-12)
@@ -550,7 +576,7 @@ def _covariance(result, names):
     return cov
 
 
-def _propagated_errors(amps, taus, cov):
+def _propagated_errors(amps, taus, cov, ref_shift_ns=0.0):
     """First-order (delta-method) errors of taus, fractions and average lifetimes."""
     n = len(taus)
     nan = np.full(n, np.nan)
@@ -559,6 +585,7 @@ def _propagated_errors(amps, taus, cov):
 
     def derived(x):
         a, tau = x[:n], x[n:]
+        a = a * np.exp(np.minimum(ref_shift_ns / tau, 700.0))
         s = a.sum()
         return np.concatenate([a / s, [np.sum(a * tau) / s, np.sum(a * tau**2) / np.sum(a * tau)]])
 

@@ -42,13 +42,15 @@ class PhotoresponseMetrics:
     """Result of :func:`photoresponse_metrics`; currents in A, times in s.
 
     ``rise_time_s``/``fall_time_s`` are medians over the cycles (``rise_times_s``/``fall_times_s``).
-    ``on_off_ratio`` is ``light / dark`` current and None when the dark current is not positive
-    (a dark current of ~0 A, as in the paper, makes the ratio meaningless rather than infinite).
+    ``on_off_ratio`` is ``light / dark`` current and None when the dark current is not significantly
+    above zero (not more than 3 standard errors ``dark_current_err_A`` of the off-plateau samples): a dark
+    current of ~0 A, as in the paper, makes the ratio meaningless rather than infinite.
     ``photocurrent_cv`` is the coefficient of variation of the per-cycle photocurrents and
     ``photocurrent_drift`` the relative change from the first to the last cycle.
     """
 
     dark_current_A: float
+    dark_current_err_A: float
     light_current_A: float
     photocurrent_A: float
     on_off_ratio: float | None
@@ -225,6 +227,12 @@ def photoresponse_metrics(
         raise AnalysisInputError("no complete light-on and light-off periods found in the photoresponse")
     off_level = {a: _plateau(i, a, b, plateau_fraction) for a, b in offs}
     dark = float(np.median(list(off_level.values())))
+    off_samples = np.concatenate(
+        [i[a + int(np.floor((b - a) * (1 - plateau_fraction))) : b] for a, b in offs]
+    )
+    # robust scatter (MAD): a plateau's last sample can already sit on the next rising edge
+    dark_sigma = 1.4826 * float(np.median(np.abs(off_samples - np.median(off_samples))))
+    dark_err = dark_sigma / np.sqrt(off_samples.size)
 
     cycle_iph, light_levels, rises, falls = [], [], [], []
     for k, a, b in ons:
@@ -254,7 +262,8 @@ def photoresponse_metrics(
     iph_arr = np.asarray(cycle_iph)
     photocurrent = float(np.mean(iph_arr))
     light_current = float(np.mean(light_levels))
-    ratio = light_current / dark if dark > 0 else None
+    # a ratio to a dark current indistinguishable from zero would only measure the noise
+    ratio = light_current / dark if dark > 3 * dark_err and dark > 0 else None
     cv = (
         float(np.std(iph_arr, ddof=1) / abs(photocurrent)) if iph_arr.size > 1 and photocurrent != 0 else None
     )
@@ -266,6 +275,7 @@ def photoresponse_metrics(
         resp = responsivity_a_per_w(photocurrent, power_density_w_per_cm2, area_cm2)
     return PhotoresponseMetrics(
         dark_current_A=dark,
+        dark_current_err_A=dark_err,
         light_current_A=light_current,
         photocurrent_A=photocurrent,
         on_off_ratio=ratio,
