@@ -7,6 +7,8 @@ DATABASE_URL    e.g. postgres://postgres@127.0.0.1:5432/labbook (default: SQLite
 MEDIA_ROOT      where raw files are stored (default: var/media)
 DASK_SCHEDULER_ADDRESS  tcp://host:port of a dask scheduler (default: a LocalCluster per job worker)
 RAW_FILE_MAX_BYTES      largest accepted raw file (default 20 GiB)
+ARCHIVE_SIGNING_KEY     Ed25519 private key (base64 of the raw 32 bytes) that signs freeze manifests;
+                        when unset, one is made once and kept in var/archive_signing_key
 """
 
 import os
@@ -55,6 +57,11 @@ INSTALLED_APPS = [
     "labbook.characterization",
     "labbook.devices",
     "labbook.notebook",
+    "simple_history",
+    "labbook.archives",
+    "labbook.jobs",
+    "labbook.results",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -66,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
 ROOT_URLCONF = "labbook.urls"
@@ -125,11 +133,22 @@ WHITENOISE_USE_FINDERS = True  # serve from the installed packages without colle
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 
+# Analysis jobs: rows in our database, run by `manage.py jobs_worker` (django-tasks-db).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+JOB_HEARTBEAT_S = float(os.environ.get("JOB_HEARTBEAT_S", "5"))
+JOB_STALE_AFTER_S = float(os.environ.get("JOB_STALE_AFTER_S", "60"))
+
 # The numeric core's cluster: a LocalCluster when unset.
 DASK_SCHEDULER_ADDRESS = os.environ.get("DASK_SCHEDULER_ADDRESS", "")
 
 # Raw instrument files: the largest accepted upload, in bytes.
 RAW_FILE_MAX_BYTES = int(os.environ.get("RAW_FILE_MAX_BYTES", str(20 * 1024**3)))
+
+# Archives: the key that signs freeze manifests, and limits for importing .eln files.
+ARCHIVE_SIGNING_KEY = os.environ.get("ARCHIVE_SIGNING_KEY", "")
+ELN_IMPORT_MAX_BYTES = int(os.environ.get("ELN_IMPORT_MAX_BYTES", str(20 * 1024**3)))
+ELN_IMPORT_MAX_ENTRIES = int(os.environ.get("ELN_IMPORT_MAX_ENTRIES", "100000"))
+ELN_IMPORT_MAX_RATIO = float(os.environ.get("ELN_IMPORT_MAX_RATIO", "200"))
 
 LOGIN_URL = "admin:login"
 

@@ -231,7 +231,14 @@ class QuantityField(models.FloatField):
     def contribute_to_class(self, cls, name, private_only=False):
         super().contribute_to_class(cls, name, private_only=private_only)
         # Migrations list the companion column themselves (models built there live in "__fake__").
-        if self.uncertainty and not cls._meta.abstract and cls.__module__ != "__fake__":
+        # A copy of an already-contributed field (django-simple-history's historical models copy
+        # every field, the companion included) must not add the companion a second time.
+        if (
+            self.uncertainty
+            and not cls._meta.abstract
+            and cls.__module__ != "__fake__"
+            and not getattr(self, "_companion_added", False)
+        ):
             err = models.FloatField(
                 null=True,
                 blank=True,
@@ -240,6 +247,7 @@ class QuantityField(models.FloatField):
             )
             err.descriptor_class = _ErrDescriptor
             cls.add_to_class(self.err_attname, err)
+            self._companion_added = True
 
     # --- values in and out -------------------------------------------------------------------
     def to_python(self, value):

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from labbook.files.models import RawFile
 from labbook.projects.models import ProjectRecord
@@ -53,6 +54,8 @@ class CharacterizationRun(ProjectRecord):
     )
     raw_files = models.ManyToManyField(RawFile, blank=True, related_name="runs")
     notes = models.TextField(blank=True)
+
+    history = HistoricalRecords(m2m_fields=[raw_files])
 
     class Meta:
         ordering = ["-date", "code"]

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from labbook.files.models import RawFile
 from labbook.projects.models import ProjectRecord
@@ -29,6 +30,8 @@ class Device(ProjectRecord):
     )
     raw_files = models.ManyToManyField(RawFile, blank=True, related_name="devices")
     notes = models.TextField(blank=True)
+
+    history = HistoricalRecords(m2m_fields=[samples, raw_files])
 
     class Meta:
         ordering = ["-fabricated_on", "code"]
@@ -59,6 +62,8 @@ class DeviceMeasurement(ProjectRecord):
     sampling_interval = QuantityField(unit="s", null=True, blank=True, max_value=1e5)
     raw_files = models.ManyToManyField(RawFile, blank=True, related_name="device_measurements")
     notes = models.TextField(blank=True)
+
+    history = HistoricalRecords(m2m_fields=[raw_files])
 
     class Meta:
         ordering = ["device", "-date", "kind"]

@@ -8,6 +8,7 @@ project's row). Writes go through :func:`labbook.files.services.raw_file_store`.
 
 from django.core.validators import RegexValidator
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from labbook.projects.models import ProjectRecord
 
@@ -24,6 +25,8 @@ class RawFile(ProjectRecord):
     original_name = models.CharField(max_length=255)
     media_type = models.CharField(max_length=127, default="application/octet-stream")
     description = models.CharField(max_length=255, blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-created_at", "original_name"]

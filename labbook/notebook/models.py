@@ -4,6 +4,7 @@ import markdown as md
 from django.conf import settings
 from django.db import models
 from django.utils.safestring import mark_safe
+from simple_history.models import HistoricalRecords
 
 from labbook.projects.models import ProjectRecord
 
@@ -34,6 +35,10 @@ class NotebookEntry(ProjectRecord):
     devices = models.ManyToManyField("devices.Device", blank=True, related_name="entries")
     measurements = models.ManyToManyField("devices.DeviceMeasurement", blank=True, related_name="entries")
     raw_files = models.ManyToManyField("files.RawFile", blank=True, related_name="entries")
+
+    history = HistoricalRecords(
+        m2m_fields=[batches, treatments, samples, chemicals, runs, devices, measurements, raw_files]
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -27,6 +27,26 @@ class ProjectFrozen(ValidationError):
     """A write was attempted on a record of a frozen project."""
 
 
+class ConflictError(Exception):
+    """A save was based on a version of the record that is no longer current (a lost update).
+
+    ``changes`` maps each field that someone else changed since ``expected_version`` to
+    ``(value then, value now)``; the API turns this into a 409, forms into a form error.
+    """
+
+    def __init__(self, obj, *, expected_version: int, current_version: int, changes: dict):
+        self.obj = obj
+        self.expected_version = expected_version
+        self.current_version = current_version
+        self.changes = changes
+        fields = ", ".join(sorted(changes)) or "no field values (saved again unchanged)"
+        super().__init__(
+            f"{obj._meta.verbose_name} {obj} was changed by someone else since you loaded it "
+            f"(version {expected_version}, now {current_version}); changed: {fields}. "
+            "Reload it and apply your changes again."
+        )
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=80, unique=True)
@@ -38,6 +58,15 @@ class Project(models.Model):
         editable=False,
         help_text="set when an archive admin freezes the study; read-only from then on",
     )
+    frozen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    freeze_reason = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -51,8 +80,9 @@ class Project(models.Model):
 
     def check_writable(self) -> None:
         if self.is_frozen:
+            why = f" ({self.freeze_reason})" if self.freeze_reason else ""
             raise ProjectFrozen(
-                f"project {self.name!r} is frozen since {self.frozen_at:%Y-%m-%d %H:%M}; its records cannot change"
+                f"project {self.name!r} is frozen since {self.frozen_at:%Y-%m-%d %H:%M}{why}; its records cannot change"
             )
 
 
@@ -94,8 +124,53 @@ class Membership(models.Model):
         return f"{self.user or self.group} · {self.role} · {self.project}"
 
 
+def check_projects_writable(project_ids) -> None:
+    """Raise ProjectFrozen if any of the projects ``project_ids`` is frozen."""
+    frozen = Project.objects.filter(pk__in=set(project_ids), frozen_at__isnull=False).first()
+    if frozen is not None:
+        frozen.check_writable()
+
+
+class ProjectRecordQuerySet(models.QuerySet):
+    """Bulk writes refuse to touch records of frozen projects, like ``save()``/``delete()`` do."""
+
+    def _check_writable(self) -> None:
+        check_projects_writable(self.order_by().values_list("project_id", flat=True).distinct())
+
+    def update(self, **kwargs):
+        self._check_writable()
+        return super().update(**kwargs)
+
+    update.alters_data = True
+
+    def delete(self):
+        self._check_writable()
+        return super().delete()
+
+    delete.alters_data = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        check_projects_writable(o.project_id for o in objs)
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        objs = list(objs)
+        check_projects_writable(o.project_id for o in objs)
+        # the rows may have been moved out of a frozen project in memory
+        check_projects_writable(
+            self.model._base_manager.filter(pk__in=[o.pk for o in objs]).values_list("project_id", flat=True)
+        )
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+
 class ProjectRecord(models.Model):
-    """Base of every domain record: project, provenance, optimistic version, frozen-project guard."""
+    """Base of every domain record: project, provenance, optimistic version, frozen-project guard.
+
+    Saving an existing record is an optimistic-locking UPDATE: it only succeeds if the row still
+    has the ``version`` this instance was loaded with (or was told to expect); otherwise
+    :class:`ConflictError` says what someone else changed meanwhile, and nothing is written.
+    """
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -111,6 +186,8 @@ class ProjectRecord(models.Model):
     version = models.PositiveIntegerField(
         default=1, editable=False, help_text="incremented on every save; detects concurrent edits"
     )
+
+    objects = ProjectRecordQuerySet.as_manager()
 
     class Meta:
         abstract = True
@@ -143,10 +220,79 @@ class ProjectRecord(models.Model):
         validate_quantities(self)
         if self.project_id:
             Project.objects.get(pk=self.project_id).check_writable()
+        if self.pk is not None and not self._state.adding:
+            # moving a record out of a frozen project is a change to that project too
+            stored = type(self)._base_manager.filter(pk=self.pk).values_list("project_id", flat=True).first()
+            if stored is not None and stored != self.project_id:
+                Project.objects.get(pk=stored).check_writable()
         if self.pk is not None and not kwargs.get("force_insert"):
-            self.version = (self.version or 0) + 1
-        super().save(*args, **kwargs)
+            self._expected_version = self.version or 0
+            self.version = self._expected_version + 1
+        try:
+            super().save(*args, **kwargs)
+        except ConflictError:
+            self.version = self._expected_version
+            raise
+        finally:
+            self._expected_version = None
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update, returning_fields):
+        expected = getattr(self, "_expected_version", None)
+        if expected is None or not values:
+            return super()._do_update(
+                base_qs, using, pk_val, values, update_fields, forced_update, returning_fields
+            )
+        updated = super()._do_update(
+            base_qs.filter(version=expected),
+            using,
+            pk_val,
+            values,
+            update_fields,
+            forced_update,
+            returning_fields,
+        )
+        if not updated:
+            current = base_qs.filter(pk=pk_val).first()
+            if current is not None:
+                raise ConflictError(
+                    self,
+                    expected_version=expected,
+                    current_version=current.version,
+                    changes=changes_since(current, expected),
+                )
+        return updated
 
     def delete(self, *args, **kwargs):
         Project.objects.get(pk=self.project_id).check_writable()
         return super().delete(*args, **kwargs)
+
+
+#: bookkeeping fields left out when comparing versions of a record
+BOOKKEEPING_FIELDS = {"id", "version", "modified_at", "created_at", "created_by"}
+
+
+def field_values(obj) -> dict:
+    """Stored values of ``obj`` by field name (foreign keys as ids, quantities as floats in their
+    column's unit), for comparisons."""
+    return {
+        f.name: obj.__dict__.get(f.attname)
+        for f in obj._meta.concrete_fields
+        if f.name not in BOOKKEEPING_FIELDS
+    }
+
+
+def changes_since(current, expected_version: int) -> dict:
+    """What changed in ``current`` (a fresh row) since its ``expected_version``: field -> (then, now).
+
+    Read from the record's history when it has one; without the old version on record, every
+    field is listed with its current value (then = None)."""
+    now = field_values(current)
+    history = getattr(type(current), "history", None)
+    then = None
+    if history is not None:
+        old = current.history.filter(version=expected_version).order_by("-history_id").first()
+        if old is not None:
+            then = {name: old.__dict__.get(type(current)._meta.get_field(name).attname) for name in now}
+    if then is None:
+        return {name: (None, value) for name, value in now.items()}
+    return {name: (then[name], now[name]) for name in now if then[name] != now[name]}

@@ -15,6 +15,7 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from labbook.projects.models import ProjectRecord
 from labbook.synthesis import chemistry
@@ -41,6 +42,8 @@ class Chemical(ProjectRecord):
     purity = QuantityField(unit="percent", null=True, blank=True, max_value=100)
     supplier = models.CharField(max_length=200, blank=True)
     lot = models.CharField(max_length=100, blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["name", "lot"]
@@ -111,6 +114,8 @@ class Synthesis(ProjectRecord):
         help_text="volume of the suspension this batch is kept in (e.g. re-dispersed in 4 mL toluene)",
     )
     notes = models.TextField(blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-date", "code"]
@@ -196,6 +201,8 @@ class BatchLink(ProjectRecord):
     fraction = models.FloatField(null=True, blank=True, help_text="share of the parent taken, 0 < f <= 1")
     volume_taken = QuantityField(unit="mL", null=True, blank=True, max_value=10_000)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["child", "parent"]
         constraints = [models.UniqueConstraint(fields=["parent", "child"], name="batch_link_once")]
@@ -278,6 +285,8 @@ class ChlorideStock(ProjectRecord):
     solvent_volume = QuantityField(unit="mL", max_value=10_000)
     date = models.DateField()
     notes = models.TextField(blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-date", "code"]
@@ -391,6 +400,8 @@ class PostTreatment(ProjectRecord):
         help_text="volume of stock added / suspension volume (v/v), %",
     )
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["-date", "code"]
 
@@ -465,6 +476,8 @@ class Sample(ProjectRecord):
     anneal_time = QuantityField(unit="min", null=True, blank=True, max_value=1e5)
     date = models.DateField()
     notes = models.TextField(blank=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["-date", "code"]

@@ -1,0 +1,39 @@
+"""Freeze records: who froze or unfroze a project, when, why, and the signed manifest of a freeze.
+
+The project itself carries its current state (``Project.frozen_at/frozen_by/freeze_reason``); a
+:class:`FreezeEvent` row is kept for every freeze and unfreeze, so the reasons survive an unfreeze.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from labbook.projects.models import Project
+
+
+class FreezeAction(models.TextChoices):
+    FREEZE = "freeze", "freeze"
+    UNFREEZE = "unfreeze", "unfreeze"
+
+
+class FreezeEvent(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="freeze_events")
+    action = models.CharField(max_length=10, choices=FreezeAction.choices)
+    at = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField()
+    manifest = models.JSONField(
+        null=True, blank=True, help_text="the signed manifest written at a freeze (payload, signature, key)"
+    )
+    manifest_path = models.CharField(
+        max_length=255, blank=True, help_text="where the manifest was written in the default storage"
+    )
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.project} {self.action} {self.at:%Y-%m-%d %H:%M}"

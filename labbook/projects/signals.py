@@ -1,0 +1,41 @@
+"""The frozen-project guard for many-to-many links (``run.raw_files.add(f)``).
+
+Model ``save()``/``delete()`` and the record querysets refuse writes to frozen projects; changes to
+many-to-many links do not go through either, so ``m2m_changed`` is the one place below every door
+(admin, API, services, shell) where they can be refused. Connected in ``ProjectsConfig.ready``.
+"""
+
+from __future__ import annotations
+
+from django.db.models.signals import m2m_changed
+
+
+def _linked_project_ids(sender, instance, model, pk_set, action):
+    from labbook.projects.models import ProjectRecord
+
+    ids = set()
+    if isinstance(instance, ProjectRecord):
+        ids.add(instance.project_id)
+    if not issubclass(model, ProjectRecord):
+        return ids
+    if pk_set:
+        ids.update(model._base_manager.filter(pk__in=pk_set).values_list("project_id", flat=True))
+    elif action == "pre_clear":
+        # the records on the other side that lose their link
+        mine = next(f for f in sender._meta.concrete_fields if f.related_model is type(instance))
+        other = next(f for f in sender._meta.concrete_fields if f.related_model is model and f is not mine)
+        linked = sender._base_manager.filter(**{mine.attname: instance.pk}).values(other.attname)
+        ids.update(model._base_manager.filter(pk__in=linked).values_list("project_id", flat=True))
+    return ids
+
+
+def refuse_m2m_changes_in_frozen_projects(sender, instance, action, reverse, model, pk_set, **kwargs):
+    if action not in {"pre_add", "pre_remove", "pre_clear"}:
+        return
+    from labbook.projects.models import check_projects_writable
+
+    check_projects_writable(_linked_project_ids(sender, instance, model, pk_set, action))
+
+
+def connect() -> None:
+    m2m_changed.connect(refuse_m2m_changes_in_frozen_projects, dispatch_uid="labbook-frozen-m2m")
