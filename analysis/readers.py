@@ -276,8 +276,12 @@ def _read_phu(path, curve) -> DecayHistogram:
         n = phu.number_histograms
         if not 0 <= curve < n:
             raise AnalysisInputError(f"{path}: curve {curve} requested, the file holds {n} histograms")
-        counts = np.asarray(phu.histograms(curve)[0], dtype=float).copy()
         tags = phu.tags
+        size = path.stat().st_size
+        for k in range(n):  # a truncated file is refused whichever curve is asked for
+            if int(tags["HistResDscr_DataOffset"][k]) + 4 * int(tags["HistResDscr_HistogramBins"][k]) > size:
+                raise AnalysisInputError(f"{path}: truncated: histogram {k} runs past the end of the file")
+        counts = np.asarray(phu.histograms(curve)[0], dtype=float).copy()
         res = tags.get("HistResDscr_MDescResolution")
         dt_s = float(res[curve]) if isinstance(res, (list, tuple)) else float(phu.tcspc_resolution)
         sync = tags.get("HistResDscr_SyncRate")
@@ -301,16 +305,19 @@ def _read_ptu(path, curve) -> DecayHistogram:
     with ptufile.PtuFile(path) as ptu:
         if not ptu.is_t3:
             raise AnalysisInputError(f"{path}: T2 PTU file has no TCSPC histogram (T3 mode expected)")
-        hist = np.asarray(ptu.decode_histogram(dtype=np.uint64), dtype=float)  # (channel, bins)
+        expected = ptu.record_offset + 4 * int(ptu.tags.get("TTResult_NumberOfRecords", 0))
+        if expected > path.stat().st_size:
+            raise AnalysisInputError(
+                f"{path}: truncated: {ptu.number_records} records announced, file too short"
+            )
+        # dtime=0: one full sync period of bins, whatever the last occupied bin
+        hist = np.asarray(ptu.decode_histogram(dtype=np.uint64, dtime=0), dtype=float)  # (channel, bins)
         channels = hist.shape[0]
         if not 0 <= curve < channels:
             raise AnalysisInputError(f"{path}: channel {curve} requested, the file holds {channels}")
         counts = hist[curve]
         dt_ns = float(ptu.tcspc_resolution) * 1e9
         rep = float(ptu.frequency) or None
-        nbins = ptu.number_bins_in_period
-    if nbins and 10 <= nbins < counts.size:
-        counts = counts[:nbins]  # bins beyond one sync period cannot hold photons
     if not dt_ns > 0:
         raise AnalysisInputError(f"{path}: TCSPC resolution missing or zero")
     return DecayHistogram(

@@ -1,0 +1,256 @@
+"""Readers on real-format sample files (fixtures/instruments, see its README.txt) and on broken files.
+
+The .ptu and .sdt samples are written by the format libraries' own writers (ptufile, sdtfile); the .phu
+sample is assembled tag by tag (ptufile has no PHU writer) and read back by ptufile.PhuFile. All samples
+are regenerated here from the same seeds and compared, so the committed files cannot drift from the code.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.errors import AnalysisInputError
+from analysis.readers import read_decay, read_electrical, read_spectrum, read_table, read_xrd
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "fixtures" / "instruments"
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location(
+        "gen", ROOT / "fixtures" / "generate_demo_instrument_files.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    out = tmp_path_factory.mktemp("instruments")
+    _generator().write_instruments(out)
+    return out
+
+
+@pytest.mark.parametrize("name", ["decay.csv", "decay.ptu", "decay.sdt", "decay.phu"])
+def test_decay_samples_hold_the_same_histogram(name, fresh):
+    from analysis.instruments_sim import simulate_tcspc_decay
+
+    truth = simulate_tcspc_decay(
+        [1.0, 13.8, 106.0],
+        [0.60, 0.33, 0.07],
+        photons=4000,
+        bin_width_ns=1.0,
+        n_bins=400,
+        irf_fwhm_ns=0.8,
+        background_per_bin=0.2,
+        irf_photons=2000,
+        seed=7,
+    )
+    hist = read_decay(SAMPLES / name)
+    np.testing.assert_array_equal(hist.counts[:400], truth.counts)
+    assert hist.counts[400:].sum() == 0  # a PTU period may hold more (empty) bins than were written
+    assert hist.bin_width_ns == pytest.approx(1.0, rel=1e-6)  # .sdt stores the TAC range as float32
+    np.testing.assert_allclose(hist.time_ns[:3], [0.0, 1.0, 2.0], atol=1e-5)
+    assert hist.rep_rate_hz == (None if name.endswith(".sdt") else pytest.approx(1e6))
+    np.testing.assert_array_equal(read_decay(fresh / name).counts, hist.counts)
+
+
+def test_phu_second_curve_is_the_irf():
+    irf = read_decay(SAMPLES / "decay.phu", curve=1)
+    assert irf.counts.argmax() == 10  # IRF centred at 10 ns, 1 ns bins
+    with pytest.raises(AnalysisInputError, match="curve 5"):
+        read_decay(SAMPLES / "decay.phu", curve=5)
+
+
+def test_decay_csv_time_unit_from_header(tmp_path):
+    path = tmp_path / "ps.csv"
+    path.write_text(
+        "Sync rate: 2e7\ntime (ps),counts\n" + "\n".join(f"{i * 50},{100 - i}" for i in range(50))
+    )
+    hist = read_decay(path)
+    assert hist.bin_width_ns == pytest.approx(0.05)
+    assert hist.rep_rate_hz == pytest.approx(2e7)
+
+
+def test_keithley_samples(fresh):
+    pr = read_electrical(SAMPLES / "keithley_photoresponse.csv")
+    assert pr.is_time_series and pr.light is not None and set(np.unique(pr.light)) == {0.0, 1.0}
+    raw = read_electrical(SAMPLES / "keithley_raw_buffer.csv")  # V, I, R, t, status without header
+    np.testing.assert_allclose(raw.current_A, pr.current_A, rtol=1e-5)
+    np.testing.assert_allclose(raw.time_s, pr.time_s, rtol=1e-5)
+    assert raw.voltage_V is None  # constant bias: a photoresponse series
+    iv = read_electrical(SAMPLES / "iv.csv")
+    assert iv.is_iv and not iv.is_time_series
+    assert iv.current_light_A[-1] == pytest.approx(2e-8 + 1e-11, rel=1e-5)
+    np.testing.assert_allclose(read_electrical(fresh / "iv.csv").voltage_V, iv.voltage_V)
+
+
+def test_keithley_units_in_column_names(tmp_path):
+    path = tmp_path / "k.csv"
+    path.write_text("Time (ms),Current (nA)\n" + "\n".join(f"{i * 50},{i % 7}" for i in range(20)))
+    data = read_electrical(path)
+    assert data.time_s[1] == pytest.approx(0.05)
+    assert data.current_A[1] == pytest.approx(1e-9)
+    path.write_text("Time (furlongs),Current (A)\n" + "\n".join(f"{i},{i}" for i in range(20)))
+    with pytest.raises(AnalysisInputError, match="furlongs"):
+        read_electrical(path)
+
+
+def test_spectrum_samples():
+    pl = read_spectrum(SAMPLES / "pl_fls980.csv")
+    assert pl.wavelength_nm[0] == 700.0 and pl.wavelength_nm[-1] == 860.0
+    assert pl.y_label == "Counts" and pl.metadata["type"] == "Emission Scan"
+    ab = read_spectrum(SAMPLES / "abs_lambda950.csv")
+    assert ab.y_label == "A" and ab.wavelength_nm.size == 251
+
+
+def test_spectrum_in_ev_is_converted_and_sorted(tmp_path):
+    path = tmp_path / "ev.txt"
+    energies = np.linspace(1.4, 2.0, 30)
+    path.write_text("Energy (eV)\tPL\n" + "\n".join(f"{e:.4f}\t{i}" for i, e in enumerate(energies)))
+    s = read_spectrum(path)
+    assert np.all(np.diff(s.wavelength_nm) > 0)
+    assert s.wavelength_nm[0] == pytest.approx(1239.841984 / 2.0, rel=1e-4)
+    assert s.intensity[0] == 29
+
+
+def test_utf16_export(tmp_path):
+    path = tmp_path / "u16.csv"
+    path.write_text('"nm","A"\n' + "\n".join(f"{700 + i},{i / 10}" for i in range(20)), encoding="utf-16")
+    assert read_spectrum(path).wavelength_nm.size == 20
+
+
+def test_xrd_samples_agree(fresh):
+    a = read_xrd(SAMPLES / "xrd.xrdml")
+    b = read_xrd(SAMPLES / "xrd.xy")
+    np.testing.assert_allclose(a.two_theta_deg, b.two_theta_deg, atol=1e-3)
+    np.testing.assert_array_equal(a.intensity, b.intensity)
+    assert a.wavelength_angstrom == pytest.approx(1.540598)
+    assert a.counting_time_s == pytest.approx(1.0)
+    assert "SYNTHETIC" in a.metadata["comment"]
+    np.testing.assert_array_equal(read_xrd(fresh / "xrd.xrdml").intensity, a.intensity)
+
+
+def test_xrdml_list_positions_and_counts_element(tmp_path):
+    path = tmp_path / "v2.xrdml"
+    tt = " ".join(f"{10 + 0.1 * i:.1f}" for i in range(12))
+    path.write_text(
+        '<xrdMeasurements xmlns="http://www.xrdml.com/XRDMeasurement/2.1"><xrdMeasurement><scan><dataPoints>'
+        f'<positions axis="2Theta" unit="deg"><listPositions>{tt}</listPositions></positions>'
+        f'<counts unit="counts">{" ".join(["5"] * 12)}</counts></dataPoints></scan></xrdMeasurement></xrdMeasurements>'
+    )
+    pattern = read_xrd(path)
+    assert pattern.two_theta_deg[-1] == pytest.approx(11.1) and pattern.wavelength_angstrom is None
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<xrdMeasurements>&lol2;</xrdMeasurements>"""
+EXTERNAL = """<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xrdMeasurements>&e;</xrdMeasurements>"""
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (BILLION_LAUGHS, "DOCTYPE"),
+        (EXTERNAL, "DOCTYPE"),
+        ("<xrdMeasurements><unclosed></xrdMeasurements>", "well-formed"),
+        ("<svg></svg>", "root element"),
+        ("<xrdMeasurements><xrdMeasurement/></xrdMeasurements>", "dataPoints"),
+    ],
+)
+def test_bad_xrdml_is_refused(tmp_path, content, message):
+    path = tmp_path / "bad.xrdml"
+    path.write_text(content)
+    with pytest.raises(AnalysisInputError, match=message):
+        read_xrd(path)
+
+
+def test_xrdml_with_mismatched_list_positions(tmp_path):
+    path = tmp_path / "short.xrdml"
+    path.write_text(
+        '<xrdMeasurements><xrdMeasurement><scan><dataPoints><positions axis="2Theta" unit="deg">'
+        "<listPositions>10 11 12</listPositions></positions>"
+        f'<intensities unit="counts">{" ".join(["5"] * 12)}</intensities></dataPoints></scan></xrdMeasurement>'
+        "</xrdMeasurements>"
+    )
+    with pytest.raises(AnalysisInputError, match="3 positions for 12"):
+        read_xrd(path)
+
+
+BINARY_SAMPLES = ["decay.ptu", "decay.sdt", "decay.phu"]
+
+
+@pytest.mark.parametrize("name", BINARY_SAMPLES)
+@pytest.mark.parametrize("damage", ["truncate_header", "truncate_data", "garbage", "empty"])
+def test_damaged_binary_decays_are_refused(tmp_path, name, damage):
+    data = (SAMPLES / name).read_bytes()
+    path = tmp_path / name
+    if damage == "truncate_header":
+        path.write_bytes(data[:40])
+    elif damage == "truncate_data":
+        path.write_bytes(data[: len(data) - 1000])
+    elif damage == "garbage":
+        path.write_bytes(np.random.default_rng(0).bytes(3000))
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(AnalysisInputError):
+        read_decay(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("x.csv", "time,counts\n", "no table"),
+        ("x.csv", "just some words\nand more\n", "no table"),
+        ("x.csv", "counts\n" + "\n".join("5" for _ in range(20)), "two columns"),
+        ("x.csv", "time,counts\n" + "\n".join(f"{20 - i},{i}" for i in range(20)), "increase"),
+        ("x.csv", "time,counts\n" + "\n".join(f"{i},-{i}" for i in range(20)), "non-negative"),
+        ("x.csv", "time,counts\n" + "\n".join(f"{i},0" for i in range(20)), "no counts"),
+        ("x.xyz", "1,2\n", "unknown TCSPC file type"),
+    ],
+)
+def test_bad_decay_text_is_refused(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(AnalysisInputError, match=message):
+        read_decay(path)
+
+
+def test_binary_content_in_a_text_file(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes((SAMPLES / "decay.ptu").read_bytes())
+    for reader in (read_decay, read_electrical, read_spectrum, read_xrd):
+        with pytest.raises(AnalysisInputError, match="binary"):
+            reader(path)
+
+
+def test_missing_and_unknown_files(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_decay(tmp_path / "nope.csv")
+    for reader, name in ((read_electrical, "a.xlsx"), (read_spectrum, "a.jpg"), (read_xrd, "a.raw")):
+        path = tmp_path / name
+        path.write_text("1,2\n3,4\n5,6\n")
+        with pytest.raises(AnalysisInputError, match="unknown"):
+            reader(path)
+
+
+def test_read_table_longest_numeric_block_and_metadata(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("# Operator: A\n#DATA\nx;y\n1;2\n3;4\n5;6\n7;8\nfooter 1\n")
+    table = read_table(path)
+    assert table.columns == ("x", "y") and table.data.shape == (4, 2)
+    assert table.metadata["operator"] == "A"
+
+
+def test_iv_without_current_columns(tmp_path):
+    path = tmp_path / "v.csv"
+    path.write_text("Voltage (V),Temperature\n" + "\n".join(f"{i},{i}" for i in range(10)))
+    with pytest.raises(AnalysisInputError, match="no current column"):
+        read_electrical(path)
+    path.write_text("\n".join(f"{i},{i},{i}" for i in range(10)))
+    with pytest.raises(AnalysisInputError, match="no column names"):
+        read_electrical(path)
