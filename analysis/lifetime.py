@@ -241,7 +241,7 @@ def _residuals(params, setup, n_comp, method):
 # validation and start values
 
 
-def _validate(time_ns, counts, n_components, method, irf, rep_rate_hz):
+def _validate(time_ns, counts, n_components, method, rep_rate_hz):
     t = np.asarray(time_ns, dtype=float)
     y = np.asarray(counts, dtype=float)
     if t.ndim != 1 or y.ndim != 1 or t.size != y.size:
@@ -387,7 +387,7 @@ def fit_decay(
        histograms", Nat. Methods 7, 338 (2010).
     .. [3] H. Jin et al., Nanoscale (2023): tri-exponential TRPL fits, 1 < chi^2 < 2.9.
     """
-    t, y, dt = _validate(time_ns, counts, n_components, method, irf, rep_rate_hz)
+    t, y, dt = _validate(time_ns, counts, n_components, method, rep_rate_hz)
     n = y.size
     period_ns = None if rep_rate_hz is None else 1e9 / float(rep_rate_hz)
     window_ns = n * dt

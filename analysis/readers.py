@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -83,6 +84,8 @@ def _split(line: str) -> list[str]:
 
 
 def _numeric_row(fields: list[str]) -> list[float] | None:
+    while fields and fields[-1] == "":  # exports often end every line with a separator
+        fields = fields[:-1]
     values = [f for f in fields if f != ""]
     if not values or not all(_NUMBER.match(v) for v in values):
         return None
@@ -91,7 +94,7 @@ def _numeric_row(fields: list[str]) -> list[float] | None:
     return [float(v) for v in values]
 
 
-def read_table(path, *, min_rows: int = 3) -> Table:
+def read_table(path: str | os.PathLike, *, min_rows: int = 3) -> Table:
     """Read the numeric block of a CSV/TXT/ASC export.
 
     The block is the longest run of consecutive rows that are all numbers with the same number of
@@ -143,6 +146,8 @@ def read_table(path, *, min_rows: int = 3) -> Table:
     columns: tuple[str, ...] = ()
     if header:
         names = _split(header[-1].lstrip("#").strip())
+        while names and names[-1] == "":
+            names = names[:-1]
         if len(names) == ncols and _numeric_row(names) is None:
             columns = tuple(names)
     metadata = {}
@@ -150,7 +155,9 @@ def read_table(path, *, min_rows: int = 3) -> Table:
         s = line.lstrip("#").strip()
         m = re.match(r"^([^:=,]+?)\s*[:=,]\s*(.+)$", s)
         if m:
-            metadata.setdefault(m.group(1).strip().lower(), m.group(2).strip().strip('"'))
+            metadata.setdefault(
+                m.group(1).strip().lower(), m.group(2).strip().rstrip(",;\t").strip().strip('"')
+            )
     return Table(data=data, columns=columns, header=header, metadata=metadata)
 
 
@@ -186,7 +193,7 @@ class DecayHistogram:
     metadata: dict = field(default_factory=dict)
 
 
-def read_decay(path, *, curve: int = 0) -> DecayHistogram:
+def read_decay(path: str | os.PathLike, *, curve: int = 0) -> DecayHistogram:
     """Read a TCSPC decay histogram from ``.csv``/``.txt``/``.dat``, ``.phu``, ``.ptu`` or ``.sdt``.
 
     Parameters
@@ -391,7 +398,7 @@ class ElectricalData:
         )
 
 
-def read_electrical(path) -> ElectricalData:
+def read_electrical(path: str | os.PathLike) -> ElectricalData:
     """Read a Keithley 2400 CSV export (photoresponse time series or I-V sweep).
 
     Two layouts are understood:
@@ -463,7 +470,7 @@ class Spectrum:
     metadata: dict = field(default_factory=dict)
 
 
-def read_spectrum(path, *, column: int = 1) -> Spectrum:
+def read_spectrum(path: str | os.PathLike, *, column: int = 1) -> Spectrum:
     """Read a two-column spectrum export (Lambda 950 CSV/ASC, FLS980 CSV/TXT, plain x-y).
 
     The abscissa is converted to wavelength in nm from its unit (a column name with ``nm``, ``eV`` or
@@ -523,7 +530,7 @@ class XrdPattern:
     metadata: dict = field(default_factory=dict)
 
 
-def read_xrd(path) -> XrdPattern:
+def read_xrd(path: str | os.PathLike) -> XrdPattern:
     """Read an XRD scan: PANalytical ``.xrdml`` or a two-column ``.xy``/``.csv``/``.txt`` (2theta, counts)."""
     path = _check_file(path)
     suffix = path.suffix.lower()
@@ -554,6 +561,9 @@ def _find(elem, name):
 def _read_xrdml(path) -> XrdPattern:
     """Parse XRDML (PANalytical's XML schema, versions 1.x-2.x, namespace ignored).
 
+    The first scan's 2theta positions (start/end or an explicit list) and its ``intensities`` (already
+    corrected) or raw ``counts`` (multiplied by ``beamAttenuationFactors`` when present) are read.
+
     Documents with a DOCTYPE or entity declarations are refused outright (what defusedxml does), so
     no external entity or entity-expansion bomb can be processed.
     """
@@ -567,7 +577,8 @@ def _read_xrdml(path) -> XrdPattern:
         raise AnalysisInputError(f"{path}: not well-formed XML ({exc})") from exc
     if _local(root.tag) != "xrdMeasurements":
         raise AnalysisInputError(f"{path}: root element is {_local(root.tag)!r}, expected 'xrdMeasurements'")
-    scan = _find(root, "scan")
+    scans = [e for e in root.iter() if _local(e.tag) == "scan"]
+    scan = scans[0] if scans else None
     dp = _find(scan, "dataPoints") if scan is not None else None
     if dp is None:
         raise AnalysisInputError(f"{path}: no scan/dataPoints element")
@@ -576,12 +587,26 @@ def _read_xrdml(path) -> XrdPattern:
         if counts_el is None or not (counts_el.text or "").strip():
             raise AnalysisInputError(f"{path}: no intensities/counts in dataPoints")
         y = np.array(counts_el.text.split(), dtype=float)
+        if _local(counts_el.tag) == "counts":
+            # raw <counts> (XRDML 1.0 and 2.x) still need the attenuator factors; <intensities> have them
+            att = next((c for c in dp if _local(c.tag) == "beamAttenuationFactors"), None)
+            if att is not None and (att.text or "").strip():
+                factors = np.array(att.text.split(), dtype=float)
+                if factors.size != y.size:
+                    raise AnalysisInputError(
+                        f"{path}: {factors.size} attenuation factors for {y.size} counts"
+                    )
+                y = y * factors
         pos = next(
             (c for c in dp if _local(c.tag) == "positions" and c.get("axis") in ("2Theta", "2-Theta")), None
         )
         if pos is None:
             raise AnalysisInputError(f"{path}: no 2Theta positions in dataPoints")
         listed = next((c for c in pos if _local(c.tag) == "listPositions"), None)
+        if listed is None and not any(_local(c.tag) == "startPosition" for c in pos):
+            raise AnalysisInputError(
+                f"{path}: 2Theta is fixed in this scan (an omega/rocking scan), not a 2theta scan"
+            )
         if listed is not None:
             tt = np.array(listed.text.split(), dtype=float)
         else:
@@ -606,5 +631,9 @@ def _read_xrdml(path) -> XrdPattern:
         intensity=y,
         wavelength_angstrom=wavelength,
         counting_time_s=counting_time,
-        metadata={"sample": name.text if name is not None else None, "comment": comment.strip()},
+        metadata={
+            "sample": name.text if name is not None else None,
+            "comment": comment.strip(),
+            "scans_in_file": len(scans),  # only the first is read
+        },
     )

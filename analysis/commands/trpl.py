@@ -73,8 +73,9 @@ def run(args: argparse.Namespace) -> dict:
         if not rep_rate > 0:
             raise AnalysisInputError(f"--rep-rate must be positive, got {args.rep_rate!r}")
     decay = read_decay(args.decay, curve=curve)
-    if rep_rate is None:
-        rep_rate = decay.rep_rate_hz
+    rep_rate_source = "--rep-rate" if rep_rate is not None else "none"
+    if rep_rate is None and decay.rep_rate_hz is not None:
+        rep_rate, rep_rate_source = decay.rep_rate_hz, "file"
     irf = None if args.tail else "gaussian"
     if args.irf:
         irf_hist = read_decay(args.irf)
@@ -106,5 +107,12 @@ def run(args: argparse.Namespace) -> dict:
         "chi2_red": fit.chi2_red,
     }
     out.update({k: v for k, v in fit.summary().items() if k not in out})
-    out.update({"file": str(args.decay), "irf_file": args.irf, "n_components": n_components})
+    out.update(
+        {
+            "file": str(args.decay),
+            "irf_file": args.irf,
+            "n_components": n_components,
+            "rep_rate_source": rep_rate_source,  # "none": no pile-over correction was applied
+        }
+    )
     return out

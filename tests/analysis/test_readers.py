@@ -107,6 +107,15 @@ def test_spectrum_samples():
     assert ab.y_label == "A" and ab.wavelength_nm.size == 251
 
 
+def test_trailing_separators_and_fls_style_header(tmp_path):
+    path = tmp_path / "fls.csv"
+    lines = ["Labels,PL1,", "Type,Emission Scan,", "Xaxis,Wavelength,", "Yaxis,Counts,", ""]
+    lines += [f"{700 + i}.00,{i * 1.5:.2f}," for i in range(20)]
+    path.write_text("\n".join(lines) + "\n")
+    s = read_spectrum(path)
+    assert s.wavelength_nm.size == 20 and s.intensity[2] == 3.0 and s.metadata["yaxis"] == "Counts"
+
+
 def test_spectrum_in_ev_is_converted_and_sorted(tmp_path):
     path = tmp_path / "ev.txt"
     energies = np.linspace(1.4, 2.0, 30)
@@ -144,6 +153,29 @@ def test_xrdml_list_positions_and_counts_element(tmp_path):
     )
     pattern = read_xrd(path)
     assert pattern.two_theta_deg[-1] == pytest.approx(11.1) and pattern.wavelength_angstrom is None
+
+
+def test_xrdml_raw_counts_get_attenuation_factors_and_fixed_2theta_is_refused(tmp_path):
+    def doc(points, extra=""):
+        return (
+            '<xrdMeasurements version="1.0"><xrdMeasurement><scan scanAxis="2Theta-Omega"><dataPoints>'
+            f"{points}{extra}</dataPoints></scan></xrdMeasurement></xrdMeasurements>"
+        )
+
+    positions = '<positions axis="2Theta" unit="deg"><startPosition>10</startPosition><endPosition>11.1</endPosition></positions>'
+    path = tmp_path / "att.xrdml"
+    factors = " ".join(["1"] * 11 + ["100"])
+    path.write_text(
+        doc(
+            positions,
+            f"<beamAttenuationFactors>{factors}</beamAttenuationFactors><counts>{' '.join(['3'] * 12)}</counts>",
+        )
+    )
+    assert read_xrd(path).intensity[-1] == 300 and read_xrd(path).intensity[0] == 3
+    rocking = '<positions axis="2Theta" unit="deg"><commonPosition>14.1</commonPosition></positions>'
+    path.write_text(doc(rocking, f"<counts>{' '.join(['3'] * 12)}</counts>"))
+    with pytest.raises(AnalysisInputError, match="not a 2theta scan"):
+        read_xrd(path)
 
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
