@@ -21,9 +21,7 @@ class FreezeEvent(models.Model):
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="freeze_events")
     action = models.CharField(max_length=10, choices=FreezeAction.choices)
     at = models.DateTimeField()
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.TextField()
     manifest = models.JSONField(
         null=True, blank=True, help_text="the signed manifest written at a freeze (payload, signature, key)"

@@ -1,0 +1,80 @@
+"""The domain records of a project, in an order that respects their foreign keys, and their content
+as plain JSON values (used by the freeze manifest, .eln export and comparisons in tests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from functools import cache
+
+from django.apps import apps
+from django.db import models
+
+from labbook.archives.signing import canonical_json
+from labbook.projects.models import ProjectRecord
+from labbook.units import QuantityField
+
+#: provenance fields that belong to this instance, not to the record's content
+PROVENANCE = {"id", "project", "created_at", "modified_at", "created_by", "version"}
+
+
+@cache
+def domain_models() -> list[type[ProjectRecord]]:
+    """Every concrete ProjectRecord model, parents before the records that point to them."""
+    pending = [
+        m
+        for m in apps.get_models()
+        if issubclass(m, ProjectRecord) and not m._meta.abstract and not m.__name__.startswith("Historical")
+    ]
+    pending.sort(key=lambda m: m._meta.label)
+    ordered: list[type[ProjectRecord]] = []
+    while pending:
+        for m in pending:
+            deps = {
+                f.related_model
+                for f in m._meta.get_fields()
+                if (f.many_to_one or f.many_to_many)
+                and f.concrete
+                and f.related_model is not m
+                and f.related_model in pending
+            }
+            if not deps:
+                ordered.append(m)
+                pending.remove(m)
+                break
+        else:  # a cycle: keep the rest in label order
+            ordered.extend(pending)
+            break
+    return ordered
+
+
+def json_value(field: models.Field, obj):
+    """The stored value of ``field`` on ``obj`` as JSON (quantities as floats in the column's unit)."""
+    if isinstance(field, QuantityField):
+        return obj.__dict__.get(field.attname)
+    value = getattr(obj, field.attname)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def content_fields(model) -> list[models.Field]:
+    return [f for f in model._meta.concrete_fields if f.name not in PROVENANCE]
+
+
+def record_content(obj) -> dict:
+    """A record's content: its fields (foreign keys as ids) and many-to-many links as sorted ids."""
+    data = {f.attname: json_value(f, obj) for f in content_fields(type(obj))}
+    for m2m in type(obj)._meta.many_to_many:
+        data[m2m.name] = sorted(getattr(obj, m2m.name).values_list("pk", flat=True))
+    return data
+
+
+def record_sha256(obj) -> str:
+    return hashlib.sha256(canonical_json(record_content(obj))).hexdigest()
+
+
+def project_records(project):
+    """(model, queryset) for every domain model, in dependency order."""
+    for model in domain_models():
+        yield model, model._base_manager.filter(project=project).order_by("pk")

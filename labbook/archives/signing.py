@@ -1,0 +1,91 @@
+"""Ed25519 signatures for freeze manifests.
+
+The private key comes from ``settings.ARCHIVE_SIGNING_KEY`` (base64 of the raw 32 bytes); in
+development, when it is unset, a key is generated once into ``var/archive_signing_key`` (like
+SECRET_KEY). Manifests are signed over their canonical JSON (sorted keys, no spaces, UTF-8), so
+anyone with the public key can verify them offline (``manage.py verify_manifest``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+ALGORITHM = "Ed25519"
+
+
+def canonical_json(payload) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _key_file() -> Path:
+    return Path(settings.VAR_DIR) / "archive_signing_key"
+
+
+def signing_key() -> Ed25519PrivateKey:
+    encoded = settings.ARCHIVE_SIGNING_KEY
+    if not encoded:
+        path = _key_file()
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            raw = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            )
+            path.write_text(base64.b64encode(raw).decode())
+            path.chmod(0o600)
+        encoded = path.read_text().strip()
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+        return Ed25519PrivateKey.from_private_bytes(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            "ARCHIVE_SIGNING_KEY must be the base64 of a raw 32-byte Ed25519 private key"
+        ) from exc
+
+
+def public_key_b64(key: Ed25519PrivateKey | None = None) -> str:
+    key = key or signing_key()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def sign(payload) -> dict:
+    """``{"payload", "algorithm", "signature", "public_key"}`` for ``payload`` (JSON-able)."""
+    key = signing_key()
+    return {
+        "algorithm": ALGORITHM,
+        "payload": payload,
+        "signature": base64.b64encode(key.sign(canonical_json(payload))).decode(),
+        "public_key": public_key_b64(key),
+    }
+
+
+class BadSignature(Exception):
+    pass
+
+
+def verify(signed: dict, *, public_key_b64: str | None = None) -> dict:
+    """Check ``signed`` (as made by :func:`sign`) and return its payload; raise BadSignature.
+
+    ``public_key_b64`` pins the key (the lab's published one); without it the key embedded in the
+    manifest is used, which proves the manifest is intact but not who signed it."""
+    if not isinstance(signed, dict) or signed.get("algorithm") != ALGORITHM:
+        raise BadSignature("not an Ed25519-signed manifest")
+    key_text = public_key_b64 or signed.get("public_key", "")
+    if public_key_b64 and signed.get("public_key") not in (None, public_key_b64):
+        raise BadSignature("the manifest was signed with another key than the one given")
+    try:
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(key_text, validate=True))
+        key.verify(base64.b64decode(signed["signature"], validate=True), canonical_json(signed["payload"]))
+    except (InvalidSignature, ValueError, KeyError, TypeError) as exc:
+        raise BadSignature(
+            "the signature does not match the manifest: it was altered or signed by another key"
+        ) from exc
+    return signed["payload"]
