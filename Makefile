@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test venv install install-test lint bench clean-db help
 
 help:
-	@echo "make demo   - create .venv, install, migrate (SQLite unless DATABASE_URL), load the demo series, serve at http://$(HOST):$(PORT)"
+	@echo "make demo   - create .venv, install, migrate (SQLite unless DATABASE_URL), load the demo series, run its analyses, serve at http://$(HOST):$(PORT)"
 	@echo "make test   - install test requirements and run the whole suite (pytest)"
 	@echo "make lint   - ruff"
 
@@ -42,6 +42,7 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(PY) manage.py migrate --no-input -v 1
 	$(PY) manage.py load_demo
+	$(PY) manage.py jobs_worker --batch
 	@echo "serving labbook at http://$(HOST):$(PORT)/ (admin at /admin/); Ctrl-C stops"
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -54,6 +54,10 @@ def _jsonable(value):
     return value
 
 
+#: public name: labbook's jobs use it to store analysis output in JSON columns
+jsonable = _jsonable
+
+
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file renamed into place."""
     path = Path(path)
@@ -84,6 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, help="where to write the JSON result")
         p.set_defaults(_run=module.run)
     return parser
+
+
+class _RaisingParser(_Parser):
+    def error(self, message):
+        raise AnalysisInputError(message)
+
+
+def run_command(argv: list[str]) -> dict:
+    """Run a command in-process and return its JSON contract as a dict (without writing ``--out``).
+
+    The service's analysis jobs call the same contract that other tools read from the command line.
+    Argument errors raise :class:`AnalysisInputError` instead of exiting.
+    """
+    if not argv or argv[0] not in COMMANDS:
+        raise AnalysisInputError(f"unknown analysis {argv[0] if argv else ''!r}")
+    module = importlib.import_module(COMMANDS[argv[0]])
+    parser = _RaisingParser(prog=f"python -m analysis {argv[0]}")
+    module.add_arguments(parser)
+    return _jsonable(module.run(parser.parse_args([str(a) for a in argv[1:]])))
 
 
 def main(argv: list[str] | None = None) -> int:

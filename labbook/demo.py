@@ -29,6 +29,36 @@ SERIES = FIXTURES / "paper_series.json"
 DEMO_FILES = FIXTURES / "demo"
 
 
+# Synthetic blinking movies, one per treatment: exponents after the paper where it gives them
+# (pristine alpha_on 1.20 / alpha_off 0.88; 3 % Cl 1.01 / 1.02), invented in between for 9 and 17 %.
+DEMO_MOVIES = {
+    0: dict(alpha_on=1.20, alpha_off=0.88, seed=200),
+    3: dict(alpha_on=1.01, alpha_off=1.02, seed=203),
+    9: dict(alpha_on=1.10, alpha_off=0.95, seed=209),
+    17: dict(alpha_on=1.15, alpha_off=0.92, seed=217),
+}
+
+
+def make_demo_movie(path: Path, pct: int, *, frames: int = 1200, size: int = 96) -> Path:
+    """Write the synthetic blinking movie of the ``pct`` % Cl demo sample (deterministic)."""
+    from analysis import simulate
+
+    movie = simulate.simulate_movie(
+        frames,
+        (size, size),
+        n_particles=12,
+        kinds=("qTSB", "qTSB", "BB", "PEB", "BBB", "MSB"),
+        edge_px=(3, 4, 5),
+        spacing_px=20,
+        mu_on_per_s=0.05,
+        mu_off_per_s=0.05,
+        **DEMO_MOVIES[pct],
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    simulate.write_movie_tiff(path, movie)
+    return path
+
+
 def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
@@ -135,6 +165,21 @@ def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> 
             run.save()
             if with_files:
                 run.raw_files.set([_store(project, user, f.format(pct=pct)) for f in files])
+                if run.technique == "blinking":
+                    movie = make_demo_movie(
+                        Path(settings.MEDIA_ROOT) / "demo-movies" / f"blinking_{pct}pct_cl.tif", pct
+                    )
+                    with movie.open("rb") as fh:
+                        run.raw_files.add(
+                            raw_file_store(
+                                project=project,
+                                fileobj=fh,
+                                original_name=movie.name,
+                                user=user,
+                                description="SYNTHETIC demo movie (analysis.simulate, fixed seed), not measured",
+                            )
+                        )
+                    movie.unlink()
 
     dc = spec["device_common"]
     for d in spec["devices"]:

@@ -16,3 +16,14 @@ def _fast_password_hashing():
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _close_job_dask_client():
+    """Jobs run in-process share one LocalCluster (as in a worker process); close it at the end."""
+    yield
+    import sys
+
+    runners = sys.modules.get("labbook.jobs.runners")
+    if runners is not None:
+        runners.close_dask_client()

@@ -25,6 +25,11 @@ class Command(BaseCommand):
             except FileNotFoundError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(self.style.SUCCESS(f"loaded the paper's series into project {project.slug!r}"))
+            if not no_files:
+                from labbook.jobs.services import jobs_submit_for_project
+
+                jobs = jobs_submit_for_project(project=project, user=user)
+                self.stdout.write(f"queued {len(jobs)} analysis jobs; `manage.py jobs_worker` runs them")
         self.stdout.write(
             f"demo login: user {username!r}, password {password!r}"
             + ("" if created else " (user existed; password unchanged)")

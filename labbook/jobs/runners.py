@@ -1,0 +1,581 @@
+"""The bridge: for each job kind, how parameters are checked, how analysis/ is called, and how its
+output becomes result rows. This is the only module of labbook/ that calls the numeric core.
+
+A runner has ``required_roles`` (the input files it needs), ``normalise_parameters`` (validate and
+fill defaults from the record: bin time, pixel size, area, power density...), ``analyse`` (pure
+computation on local file paths; may run for minutes on dask) and ``write_results`` (called inside
+the job's single result transaction).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from analysis.cli import jsonable
+from labbook.results.models import (
+    BlinkingAnalysis,
+    DeviceMetrics,
+    LifetimeFit,
+    Particle,
+    ResultArtifact,
+    SpectrumResult,
+    XRDResult,
+)
+from labbook.units import Quantity, to_quantity
+
+Progress = Callable[[float, str], None]
+
+# --- dask ---------------------------------------------------------------------------------------
+_client_lock = threading.Lock()
+_client = None
+
+
+def dask_client():
+    """The worker process' dask client: the scheduler at DASK_SCHEDULER_ADDRESS, else a LocalCluster
+    made once per process (two single-threaded worker processes) and reused by every job."""
+    global _client
+    with _client_lock:
+        if _client is None or _client.status not in ("running", "connecting"):
+            from distributed import Client, LocalCluster
+
+            if settings.DASK_SCHEDULER_ADDRESS:
+                _client = Client(settings.DASK_SCHEDULER_ADDRESS, timeout="30s")
+            else:
+                import logging
+
+                for name in (
+                    "distributed",
+                    "distributed.scheduler",
+                    "distributed.nanny",
+                    "distributed.worker",
+                    "distributed.core",
+                ):
+                    logging.getLogger(name).setLevel(logging.WARNING)
+                cluster = LocalCluster(
+                    n_workers=int(getattr(settings, "DASK_LOCAL_WORKERS", 2)),
+                    threads_per_worker=1,
+                    dashboard_address=None,
+                    host="127.0.0.1",
+                    processes=True,
+                    silence_logs=logging.WARNING,
+                )
+                _client = Client(cluster)
+        return _client
+
+
+def close_dask_client() -> None:
+    """Close the process' client (and its LocalCluster, if it made one)."""
+    global _client
+    with _client_lock:
+        if _client is not None:
+            cluster = getattr(_client, "cluster", None)
+            _client.close()
+            if cluster is not None:
+                cluster.close()
+            _client = None
+
+
+def scheduler_address() -> str:
+    return settings.DASK_SCHEDULER_ADDRESS or "LocalCluster"
+
+
+@dataclass
+class Output:
+    data: dict
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    scheduler: str = ""
+    summary: str = ""
+
+
+@contextlib.contextmanager
+def local_inputs(job) -> Iterator[dict[str, Path]]:
+    """Role -> a local path of each input file (the stored file itself on a filesystem storage)."""
+    paths: dict[str, Path] = {}
+    tmpdir = None
+    try:
+        for inp in job.inputs.select_related("raw_file"):
+            name = inp.raw_file.storage_name
+            try:
+                paths[inp.role] = Path(default_storage.path(name))
+            except NotImplementedError:  # a remote storage: copy it here
+                tmpdir = tmpdir or tempfile.mkdtemp(prefix="labbook-job-")
+                target = Path(tmpdir) / f"{inp.role}-{inp.raw_file.original_name}"
+                with default_storage.open(name, "rb") as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, 1024 * 1024)
+                paths[inp.role] = target
+            # keep the original extension visible to readers that dispatch on it
+            suffix = Path(inp.raw_file.original_name).suffix
+            if suffix and paths[inp.role].suffix.lower() != suffix.lower():
+                tmpdir = tmpdir or tempfile.mkdtemp(prefix="labbook-job-")
+                link = Path(tmpdir) / f"{inp.role}{suffix}"
+                link.symlink_to(paths[inp.role])
+                paths[inp.role] = link
+        yield paths
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _q(value, unit: str, name: str) -> float | None:
+    """A parameter given as text/number/Quantity, in ``unit``; ValidationError naming it otherwise."""
+    if value is None or value == "":
+        return None
+    q = to_quantity(value, unit=unit, name=name)
+    q = q.value if hasattr(q, "error") else q
+    return float(q.to(unit).magnitude)
+
+
+def _positive(value, name):
+    if value is not None and not value > 0:
+        raise ValidationError({name: f"must be positive, got {value}"})
+    return value
+
+
+def save_artifact(job, name: str, array: np.ndarray, *, preview: np.ndarray | None = None) -> ResultArtifact:
+    """Store ``array`` as .npy (and an optional PNG preview of a 2-D image) for ``job``."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    data = buf.getvalue()
+    base = f"results/job-{job.pk}/{name}"
+    stored = default_storage.save(f"{base}.npy", ContentFile(data))
+    preview_name = ""
+    if preview is not None:
+        preview_name = default_storage.save(f"{base}.png", ContentFile(png_image(preview)))
+    return ResultArtifact.objects.create(
+        project=job.project,
+        created_by=job.requested_by,
+        job=job,
+        name=name,
+        storage_name=stored,
+        preview_name=preview_name,
+        shape=list(array.shape),
+        dtype=str(array.dtype),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def png_image(image: np.ndarray, *, vmin: float | None = None, vmax: float | None = None) -> bytes:
+    """A 2-D array as an 8-bit PNG with a blue-white-red map (NaN transparent-grey), via Pillow-free zlib."""
+    import struct
+    import zlib
+
+    img = np.asarray(image, dtype=float)
+    finite = np.isfinite(img)
+    lo = np.nanmin(img) if vmin is None and finite.any() else (vmin if vmin is not None else 0.0)
+    hi = np.nanmax(img) if vmax is None and finite.any() else (vmax if vmax is not None else 1.0)
+    scaled = np.zeros(img.shape) if hi <= lo else np.clip((img - lo) / (hi - lo), 0, 1)
+    scaled = np.where(finite, scaled, 0.5)
+    # blue (0) -> white (0.5) -> red (1)
+    r = np.where(scaled < 0.5, 2 * scaled, 1.0)
+    b = np.where(scaled < 0.5, 1.0, 2 * (1 - scaled))
+    g = np.where(scaled < 0.5, 2 * scaled, 2 * (1 - scaled))
+    rgb = (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
+    rgb[~finite] = (200, 200, 200)
+    h, w = img.shape
+    raw = b"".join(b"\x00" + rgb[y].tobytes() for y in range(h))
+
+    def chunk(tag, payload):
+        c = struct.pack(">I", len(payload)) + tag + payload
+        return c + struct.pack(">I", zlib.crc32(tag + payload) & 0xFFFFFFFF)
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
+
+
+# --- runners ------------------------------------------------------------------------------------
+class Runner:
+    required_roles: tuple[str, ...] = ("data",)
+
+    def normalise_parameters(self, params: dict, *, run=None, measurement=None) -> dict:
+        return dict(params)
+
+    def analyse(self, paths: dict[str, Path], params: dict, *, progress: Progress, scheduler: str) -> Output:
+        raise NotImplementedError
+
+    def write_results(self, job, output: Output) -> None:
+        raise NotImplementedError
+
+
+class BlinkingRunner(Runner):
+    """Wide-field PL movie -> per-particle blinking statistics and correlation maps (analysis.blinking)."""
+
+    required_roles = ("movie",)
+    allowed = {
+        "bin_time_s",
+        "pixel_size_um",
+        "method",
+        "threshold_fraction",
+        "assembly_distance_um",
+        "min_events",
+        "chunk_frames",
+        "n_sample_frames",
+    }
+
+    def normalise_parameters(self, params, *, run=None, measurement=None):
+        unknown = set(params) - self.allowed
+        if unknown:
+            raise ValidationError(
+                {"parameters": f"unknown blinking parameters: {', '.join(sorted(unknown))}"}
+            )
+        p = dict(params)
+        bin_time = _q(p.get("bin_time_s"), "s", "bin_time_s")
+        if bin_time is None and run is not None and run.exposure_time is not None:
+            bin_time = float(run.exposure_time.to("s").magnitude)
+        pixel = _q(p.get("pixel_size_um"), "um", "pixel_size_um")
+        if pixel is None and run is not None and run.pixel_size is not None:
+            pixel = float(run.pixel_size.to("um").magnitude)
+        p["bin_time_s"] = _positive(bin_time, "bin_time_s")
+        p["pixel_size_um"] = _positive(pixel, "pixel_size_um")
+        p.setdefault("method", "threshold")
+        if p["method"] not in ("threshold", "changepoint"):
+            raise ValidationError({"method": f"{p['method']!r}: expected 'threshold' or 'changepoint'"})
+        p["threshold_fraction"] = float(p.get("threshold_fraction", 0.5))
+        if not 0 < p["threshold_fraction"] < 1:
+            raise ValidationError({"threshold_fraction": "must be between 0 and 1 (0.5 is the paper's rule)"})
+        for key in ("chunk_frames", "n_sample_frames", "min_events"):
+            if key in p:
+                p[key] = int(p[key])
+                _positive(p[key], key)
+        return {k: v for k, v in p.items() if v is not None}
+
+    def analyse(self, paths, params, *, progress, scheduler):
+        from analysis.blinking.pipeline import analyze_blinking_movie
+        from analysis.movie import open_movie
+
+        frames = open_movie(paths["movie"]).frames
+        done = [0]
+
+        def frames_done(n):
+            done[0] += n
+            progress(0.9 * done[0] / frames, f"{done[0]}/{frames} frames")
+
+        progress(0.0, "detecting particles")
+        result = analyze_blinking_movie(paths["movie"], client=dask_client(), progress=frames_done, **params)
+        data = result.to_json()
+        arrays = {"traces": np.asarray(result.traces, dtype=np.float32), "correlation_map": result.self_map()}
+        for ref in np.unique(np.asarray(result.pairs).ravel()):
+            arrays[f"assembly_map_{int(ref) + 1}"] = result.assembly_map(int(ref))
+        data["parameters"] = params
+        return Output(
+            data=jsonable(data),
+            arrays=arrays,
+            scheduler=dask_client().scheduler.address,
+            summary=f"{len(data['particles'])} particles",
+        )
+
+    def write_results(self, job, output):
+        d = output.data
+        movie, pop = d["movie"], d["population"]
+        n = len(d["particles"])
+        classes = pop.get("classes", {})
+
+        def share(*keys):
+            return sum(classes.get(k, 0) for k in keys) / n if n else 0.0
+
+        qtsb_keys = [k for k in classes if k.startswith("qTSB")]
+        analysis = BlinkingAnalysis.objects.create(
+            project=job.project,
+            created_by=job.requested_by,
+            job=job,
+            run=job.run,
+            parameters=job.parameters,
+            payload={k: v for k, v in d.items() if k != "particles"},
+            frames=movie["frames"],
+            height=movie["height"],
+            width=movie["width"],
+            bin_time=movie["bin_time_s"],
+            pixel_size=None if movie.get("pixel_size_um") is None else Quantity(movie["pixel_size_um"], "um"),
+            n_particles=n,
+            on_alpha=pop["on"]["alpha"],
+            on_alpha_err=pop["on"]["alpha_err"],
+            on_mu=pop["on"]["mu_per_s"],
+            on_n_events=pop["on"]["n_events"],
+            off_alpha=pop["off"]["alpha"],
+            off_alpha_err=pop["off"]["alpha_err"],
+            off_mu=pop["off"]["mu_per_s"],
+            off_n_events=pop["off"]["n_events"],
+            share_bb=share("BB"),
+            share_bbb=share("BBB"),
+            share_msb=share("MSB"),
+            share_peb=share("PEB"),
+            share_qtsb=share(*qtsb_keys),
+            share_mostly_on=share("qTSB/mostly-on"),
+            share_intermediate=share("qTSB/intermediate"),
+            share_mostly_off=share("qTSB/mostly-off"),
+            correlation_mean=_nanmean([p["correlation_mean"] for p in d["particles"]]),
+        )
+        Particle.objects.bulk_create(
+            [
+                Particle(
+                    project=job.project,
+                    created_by=job.requested_by,
+                    analysis=analysis,
+                    index=p["id"],
+                    centroid_y_px=p["centroid_px"][0],
+                    centroid_x_px=p["centroid_px"][1],
+                    area_px=p["area_px"],
+                    edge=_finite(p.get("edge_um")),
+                    trace_class=p["class"],
+                    subclass=p["subclass"] or "",
+                    threshold=_finite(p["threshold"]),
+                    fraction_on=_finite(p["fraction_on"]),
+                    mean_on=_finite(p["mean_on_s"]),
+                    mean_off=_finite(p["mean_off_s"]),
+                    n_on=len(p["on_dwell_s"]),
+                    n_off=len(p["off_dwell_s"]),
+                    alpha_on=_finite(p["alpha_on"]),
+                    alpha_on_err=_finite(p.get("alpha_on_err")),
+                    mu_on=_finite(p["mu_on_per_s"]),
+                    alpha_off=_finite(p["alpha_off"]),
+                    alpha_off_err=_finite(p.get("alpha_off_err")),
+                    mu_off=_finite(p["mu_off_per_s"]),
+                    correlation_mean=_finite(p["correlation_mean"]),
+                    on_dwell_s=p["on_dwell_s"],
+                    off_dwell_s=p["off_dwell_s"],
+                )
+                for p in d["particles"]
+            ],
+            batch_size=500,
+        )
+        for name, array in output.arrays.items():
+            save_artifact(job, name, array, preview=array if array.ndim == 2 else None)
+
+
+def _finite(x):
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _nanmean(values):
+    arr = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return float(np.nanmean(arr)) if np.isfinite(arr).any() else None
+
+
+class CommandRunner(Runner):
+    """Runs one of analysis/'s commands in-process (``analysis.cli.run_command``): the job stores the
+    same JSON contract other tools read from the command line, and queryable columns from it."""
+
+    command = ""
+
+    def argv(self, paths: dict[str, Path], params: dict) -> list[str]:
+        raise NotImplementedError
+
+    def analyse(self, paths, params, *, progress, scheduler):
+        from analysis.cli import run_command
+
+        progress(0.1, f"running {self.command}")
+        data = run_command([self.command, *self.argv(paths, params)])
+        data["parameters"] = params
+        return Output(data=data, scheduler="in-process", summary=self.command)
+
+
+def _check_known(params: dict, allowed: set[str], kind: str) -> dict:
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValidationError({"parameters": f"unknown {kind} parameters: {', '.join(sorted(unknown))}"})
+    return dict(params)
+
+
+class TRPLRunner(CommandRunner):
+    """TCSPC decay (+ optional measured IRF) -> multi-exponential fit (analysis.lifetime)."""
+
+    command = "trpl"
+    required_roles = ("decay",)
+
+    def normalise_parameters(self, params, *, run=None, measurement=None):
+        p = _check_known(params, {"components", "rep_rate_hz", "method", "tail"}, "trpl")
+        p["components"] = int(p.get("components", 3))
+        if not 1 <= p["components"] <= 4:
+            raise ValidationError({"components": f"{p['components']} components: expected 1-4"})
+        rep = _q(p.get("rep_rate_hz"), "Hz", "rep_rate_hz")
+        if rep is None and run is not None and run.repetition_rate is not None:
+            rep = float(run.repetition_rate.to("Hz").magnitude)
+        p["rep_rate_hz"] = _positive(rep, "rep_rate_hz")
+        p["method"] = p.get("method", "mle")
+        if p["method"] not in ("mle", "wls"):
+            raise ValidationError({"method": f"{p['method']!r}: expected 'mle' or 'wls'"})
+        p["tail"] = bool(p.get("tail", False))
+        return {k: v for k, v in p.items() if v is not None}
+
+    def argv(self, paths, params):
+        argv = [paths["decay"], "--components", params["components"], "--method", params["method"]]
+        if "rep_rate_hz" in params:
+            argv += ["--rep-rate", f"{params['rep_rate_hz']}Hz"]
+        if params.get("tail"):
+            argv.append("--tail")
+        elif "irf" in paths:
+            argv += ["--irf", paths["irf"]]
+        return argv
+
+    def write_results(self, job, output):
+        d = output.data
+        taus, amps = d["taus_ns"], d["amplitudes"]
+        i_long = int(np.argmax(taus)) if taus else None
+        LifetimeFit.objects.create(
+            project=job.project,
+            created_by=job.requested_by,
+            job=job,
+            run=job.run,
+            parameters=job.parameters,
+            payload=d,
+            n_components=len(taus),
+            taus_ns=taus,
+            taus_err_ns=d["taus_err_ns"],
+            amplitudes=amps,
+            tau_long=None if i_long is None else taus[i_long],
+            amplitude_long=None if i_long is None else amps[i_long],
+            tau_avg_amp=d["tau_avg_amp_ns"],
+            tau_avg_int=d["tau_avg_int_ns"],
+            chi2_red=d["chi2_red"],
+        )
+
+
+class PhotodetectorRunner(CommandRunner):
+    """Keithley photoresponse or I-V file -> device metrics (analysis.photodetector)."""
+
+    command = "photodetector"
+    required_roles = ("data",)
+
+    def normalise_parameters(self, params, *, run=None, measurement=None):
+        p = _check_known(params, {"area_cm2", "power_w_per_cm2", "bias_v"}, "photodetector")
+        area = _q(p.get("area_cm2"), "cm^2", "area_cm2")
+        if area is None and measurement is not None:
+            area = float(measurement.device.active_area.to("cm^2").magnitude)
+        power = _q(p.get("power_w_per_cm2"), "W/cm^2", "power_w_per_cm2")
+        if power is None and measurement is not None and measurement.illumination_power_density is not None:
+            power = float(measurement.illumination_power_density.to("W/cm^2").magnitude)
+        bias = _q(p.get("bias_v"), "V", "bias_v")
+        if bias is None and measurement is not None and measurement.bias is not None:
+            bias = float(measurement.bias.to("V").magnitude)
+        out = {
+            "area_cm2": _positive(area, "area_cm2"),
+            "power_w_per_cm2": _positive(power, "power_w_per_cm2"),
+            "bias_v": 1.0 if bias is None else bias,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+    def argv(self, paths, params):
+        argv = [paths["data"], "--bias", f"{params['bias_v']}V"]
+        if "area_cm2" in params:
+            argv += ["--area", f"{params['area_cm2']}cm^2"]
+        if "power_w_per_cm2" in params:
+            argv += ["--power", f"{params['power_w_per_cm2']}W/cm^2"]
+        return argv
+
+    def write_results(self, job, output):
+        d = output.data
+        DeviceMetrics.objects.create(
+            project=job.project,
+            created_by=job.requested_by,
+            job=job,
+            measurement=job.measurement,
+            parameters=job.parameters,
+            payload=d,
+            dark_current=d.get("dark_current_A"),
+            photocurrent=d.get("photocurrent_A"),
+            on_off_ratio=d.get("on_off_ratio"),
+            rise_time=d.get("rise_time_s"),
+            fall_time=d.get("fall_time_s"),
+            responsivity=d.get("responsivity_A_per_W"),
+            stability_cv=d.get("photocurrent_cv"),
+        )
+
+
+class SpectrumRunner(CommandRunner):
+    """PL or absorption spectrum -> peak, FWHM, Tauc band gap (analysis.spectra)."""
+
+    command = "spectrum"
+    required_roles = ("data",)
+
+    def normalise_parameters(self, params, *, run=None, measurement=None):
+        p = _check_known(params, {"kind"}, "spectrum")
+        kind = p.get("kind") or {"pl": "pl", "uvvis": "abs"}.get(getattr(run, "technique", ""), None)
+        if kind not in ("pl", "abs"):
+            raise ValidationError(
+                {"kind": "say whether the spectrum is 'pl' (emission) or 'abs' (absorbance)"}
+            )
+        return {"kind": kind}
+
+    def argv(self, paths, params):
+        return [paths["data"], "--kind", params["kind"]]
+
+    def write_results(self, job, output):
+        d = output.data
+        SpectrumResult.objects.create(
+            project=job.project,
+            created_by=job.requested_by,
+            job=job,
+            run=job.run,
+            parameters=job.parameters,
+            payload=d,
+            spectrum_kind=d["kind"],
+            peak_wavelength=d.get("peak_nm"),
+            peak_energy=d.get("peak_ev"),
+            fwhm=d.get("fwhm_nm"),
+            integrated_intensity=d.get("integrated_intensity"),
+            band_gap=d.get("band_gap_ev"),
+        )
+
+
+class XRDRunner(CommandRunner):
+    """XRD scan -> peaks and phase flags (MAPbCl3 near 15.6 deg marks over-treatment; analysis.xrd)."""
+
+    command = "xrd"
+    required_roles = ("data",)
+
+    def normalise_parameters(self, params, *, run=None, measurement=None):
+        p = _check_known(params, {"tolerance_deg"}, "xrd")
+        tol = _q(p.get("tolerance_deg"), "deg", "tolerance_deg")
+        return {} if tol is None else {"tolerance_deg": _positive(tol, "tolerance_deg")}
+
+    def argv(self, paths, params):
+        argv = [paths["data"]]
+        if "tolerance_deg" in params:
+            argv += ["--tolerance", f"{params['tolerance_deg']}deg"]
+        return argv
+
+    def write_results(self, job, output):
+        d = output.data
+        flags = d.get("phase_flags", {})
+        XRDResult.objects.create(
+            project=job.project,
+            created_by=job.requested_by,
+            job=job,
+            run=job.run,
+            parameters=job.parameters,
+            payload=d,
+            peaks=d["peaks"],
+            phases=d.get("phases", {}),
+            mapbi3_detected=bool(flags.get("MAPbI3")),
+            mapbcl3_detected=bool(flags.get("MAPbCl3")),
+        )
+
+
+RUNNERS: dict[str, Runner] = {
+    "blinking": BlinkingRunner(),
+    "trpl": TRPLRunner(),
+    "photodetector": PhotodetectorRunner(),
+    "spectrum": SpectrumRunner(),
+    "xrd": XRDRunner(),
+}

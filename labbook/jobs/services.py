@@ -1,0 +1,348 @@
+"""Submitting, running and recovering analysis jobs.
+
+- :func:`job_submit` validates a request, reuses a finished job for the same inputs, parameters and
+  analysis version unless forced, and enqueues the job's id through ``django.tasks`` once the
+  transaction commits.
+- :func:`job_execute` (called by the task in a worker) claims the job, keeps its heartbeat while
+  the analysis runs on dask, and writes every result row in one transaction.
+- :func:`jobs_requeue_stale` is the sweep that django-tasks-db lacks: a job whose worker died
+  (kill -9) keeps status "running" with a stale heartbeat; the sweep puts it back in the queue,
+  up to ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+import analysis
+from analysis.errors import AnalysisInputError
+from labbook.files.models import RawFile
+from labbook.jobs import runners
+from labbook.jobs.models import ACTIVE, AnalysisJob, JobInput, JobKind, JobStatus
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_S = float(getattr(settings, "JOB_HEARTBEAT_S", 5.0))
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def input_key(kind: str, files: Mapping[str, RawFile], parameters: dict, version: str) -> str:
+    """SHA-256 of what determines a result: kind, input checksums by role, parameters, code version."""
+    blob = json.dumps(
+        {
+            "kind": kind,
+            "inputs": {role: f.sha256 for role, f in sorted(files.items())},
+            "parameters": parameters,
+            "version": version,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _enqueue(job: AnalysisJob) -> None:
+    from labbook.jobs.tasks import run_analysis_job
+
+    def send():
+        result = run_analysis_job.enqueue(job.pk)
+        AnalysisJob.objects.filter(pk=job.pk).update(task_id=str(result.id))
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def job_submit(
+    *,
+    kind: str,
+    files: Mapping[str, RawFile],
+    parameters: dict | None = None,
+    run=None,
+    measurement=None,
+    user=None,
+    force: bool = False,
+) -> AnalysisJob:
+    """Ask for an analysis of ``files`` (role -> RawFile) of ``run`` or ``measurement``.
+
+    Returns the job that holds (or will hold) the result: an existing succeeded or active job with
+    the same inputs, parameters and analysis version unless ``force``; otherwise a new queued job.
+    Parameters are validated and normalised here, so a nonsense parameter is a ValidationError
+    before anything is queued.
+    """
+    if kind not in JobKind.values:
+        raise ValidationError({"kind": f"unknown analysis {kind!r}; one of {', '.join(JobKind.values)}"})
+    target = run if run is not None else measurement
+    if target is None:
+        raise ValidationError({"run": "a job analyses a characterisation run or a device measurement"})
+    target.project.check_writable()
+    runner = runners.RUNNERS[kind]
+    params = runner.normalise_parameters(parameters or {}, run=run, measurement=measurement)
+    missing = [role for role in runner.required_roles if role not in files]
+    if missing:
+        raise ValidationError({"files": f"{kind} needs a file for {', '.join(missing)}"})
+    for role, raw in files.items():
+        if raw.project_id != target.project_id:
+            raise ValidationError({"files": f"{raw} ({role}) is not in project {target.project}"})
+    version = analysis.__version__
+    key = input_key(kind, files, params, version)
+    if not force:
+        existing = (
+            AnalysisJob.objects.filter(
+                project=target.project, input_key=key, status__in=[JobStatus.SUCCEEDED, *ACTIVE]
+            )
+            .order_by("-queued_at")
+            .first()
+        )
+        if existing is not None:
+            return existing
+    job = AnalysisJob(
+        project=target.project,
+        kind=kind,
+        run=run,
+        measurement=measurement,
+        parameters=params,
+        input_key=key,
+        analysis_version=version,
+        forced=force,
+        requested_by=user,
+        created_by=user,
+    )
+    job.full_clean()
+    job.save()
+    JobInput.objects.bulk_create([JobInput(job=job, raw_file=raw, role=role) for role, raw in files.items()])
+    _enqueue(job)
+    return job
+
+
+def _append_log(job_id: int, line: str) -> None:
+    stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
+    job = AnalysisJob.objects.only("log").get(pk=job_id)
+    AnalysisJob.objects.filter(pk=job_id).update(log=f"{job.log}{stamp} {line}\n")
+
+
+def _claim(job_id: int) -> AnalysisJob | None:
+    """Mark the job running for this worker, or return None if there is nothing to do."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = AnalysisJob.objects.select_for_update().get(pk=job_id)
+        if job.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED, JobStatus.FAILED):
+            return None
+        stale = now - dt.timedelta(seconds=stale_after_s())
+        if job.status == JobStatus.RUNNING and job.heartbeat_at and job.heartbeat_at > stale:
+            return None  # another live worker has it
+        AnalysisJob.objects.filter(pk=job_id).update(
+            status=JobStatus.RUNNING,
+            attempts=job.attempts + 1,
+            started_at=now,
+            heartbeat_at=now,
+            worker=_worker_name(),
+            progress=0.0,
+            progress_message="starting",
+            error="",
+        )
+    _append_log(job_id, f"attempt {job.attempts + 1} started on {_worker_name()}")
+    return AnalysisJob.objects.get(pk=job_id)
+
+
+@contextlib.contextmanager
+def _heartbeat(job_id: int) -> Iterator[None]:
+    """Touch the job's heartbeat every HEARTBEAT_S from a thread while the analysis runs."""
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while not stop.wait(HEARTBEAT_S):
+                AnalysisJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            close_old_connections()
+            from django.db import connection
+
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Progress:
+    """Progress reports from the analysis, written to the job at most every 0.5 s."""
+
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        self.last = 0.0
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if now - self.last < 0.5 and fraction < 1:
+            return
+        self.last = now
+        AnalysisJob.objects.filter(pk=self.job_id).update(
+            progress=max(0.0, min(1.0, float(fraction))),
+            progress_message=message[:200],
+            heartbeat_at=timezone.now(),
+        )
+
+
+def job_execute(job_id: int) -> str:
+    """Run job ``job_id`` to the end; return its final status. Called by the task in the worker."""
+    job = _claim(job_id)
+    if job is None:
+        return AnalysisJob.objects.get(pk=job_id).status
+    runner = runners.RUNNERS[job.kind]
+    progress = _Progress(job.pk)
+    try:
+        with _heartbeat(job.pk), runners.local_inputs(job) as paths:
+            output = runner.analyse(
+                paths, job.parameters, progress=progress, scheduler=runners.scheduler_address()
+            )
+            progress(0.98, "writing results")
+            with transaction.atomic():
+                fresh = AnalysisJob.objects.select_for_update().get(pk=job.pk)
+                if fresh.status != JobStatus.RUNNING or fresh.worker != job.worker:
+                    _append_log(job.pk, "another worker took this job over; results discarded")
+                    return fresh.status
+                runner.write_results(fresh, output)
+                AnalysisJob.objects.filter(pk=job.pk).update(
+                    status=JobStatus.SUCCEEDED,
+                    progress=1.0,
+                    progress_message="done",
+                    finished_at=timezone.now(),
+                    scheduler=output.scheduler,
+                )
+        _append_log(job.pk, f"succeeded ({output.summary})")
+        return JobStatus.SUCCEEDED
+    except (AnalysisInputError, ValidationError) as exc:
+        message = exc.args[0] if isinstance(exc, AnalysisInputError) else "; ".join(exc.messages)
+        _fail(job.pk, message)
+        return JobStatus.FAILED
+    except Exception as exc:  # a bug or an environment failure: keep the traceback in the log
+        _fail(job.pk, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
+        return JobStatus.FAILED
+
+
+def _fail(job_id: int, message: str, details: str = "") -> None:
+    AnalysisJob.objects.filter(pk=job_id).update(
+        status=JobStatus.FAILED, error=message[:2000], finished_at=timezone.now(), progress_message="failed"
+    )
+    _append_log(job_id, f"failed: {message}" + (f"\n{details}" if details else ""))
+    logger.warning("analysis job %s failed: %s", job_id, message)
+
+
+def stale_after_s() -> float:
+    return float(getattr(settings, "JOB_STALE_AFTER_S", 60.0))
+
+
+def jobs_requeue_stale(*, now=None) -> list[int]:
+    """Put running jobs whose heartbeat stopped back in the queue (or fail them after max_attempts)."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=stale_after_s())
+    requeued = []
+    for job in AnalysisJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
+        with transaction.atomic():
+            n = AnalysisJob.objects.filter(
+                pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff
+            ).update(
+                status=JobStatus.QUEUED if job.attempts < job.max_attempts else JobStatus.FAILED,
+                progress_message="re-queued: its worker stopped"
+                if job.attempts < job.max_attempts
+                else "failed",
+                error=""
+                if job.attempts < job.max_attempts
+                else f"its worker stopped {job.attempts} times (last {job.worker}); giving up",
+            )
+            if not n:
+                continue
+            if job.attempts < job.max_attempts:
+                _append_log(
+                    job.pk,
+                    f"worker {job.worker} stopped (no heartbeat since {job.heartbeat_at:%H:%M:%S}); re-queued",
+                )
+                _enqueue(job)
+                requeued.append(job.pk)
+            else:
+                _append_log(job.pk, f"worker {job.worker} stopped; attempts exhausted")
+    return requeued
+
+
+def job_cancel(*, job: AnalysisJob, user=None) -> AnalysisJob:
+    """Cancel a queued job (a running one finishes its current analysis but its results are discarded)."""
+    AnalysisJob.objects.filter(pk=job.pk, status__in=ACTIVE).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now()
+    )
+    _append_log(job.pk, f"cancelled by {user or 'system'}")
+    job.refresh_from_db()
+    return job
+
+
+# What a run's technique (or a device measurement) is analysed with, and how its files get roles.
+TECHNIQUE_KINDS = {
+    "blinking": "blinking",
+    "trpl": "trpl",
+    "pl": "spectrum",
+    "uvvis": "spectrum",
+    "xrd": "xrd",
+}
+
+
+def _roles_for(kind: str, raw_files) -> dict[str, RawFile]:
+    files = list(raw_files)
+    if kind == "blinking":
+        movies = [f for f in files if f.original_name.lower().endswith((".tif", ".tiff"))]
+        return {"movie": movies[0]} if movies else {}
+    if kind == "trpl":
+        irf = [f for f in files if "irf" in f.original_name.lower()]
+        decays = [f for f in files if f not in irf]
+        roles = {"decay": decays[0]} if decays else {}
+        if irf and decays:
+            roles["irf"] = irf[0]
+        return roles
+    return {"data": files[0]} if files else {}
+
+
+def jobs_submit_for_project(*, project, user=None, force: bool = False) -> list[AnalysisJob]:
+    """Submit the natural analysis of every run and device measurement of ``project`` that has raw
+    files (blinking movies, TRPL decays with an IRF named *irf*, spectra, XRD scans, Keithley logs)."""
+    from labbook.characterization.models import CharacterizationRun
+    from labbook.devices.models import DeviceMeasurement
+
+    jobs = []
+    for run in CharacterizationRun.objects.filter(
+        project=project, technique__in=TECHNIQUE_KINDS
+    ).prefetch_related("raw_files"):
+        kind = TECHNIQUE_KINDS[run.technique]
+        files = _roles_for(kind, run.raw_files.all())
+        if files:
+            jobs.append(job_submit(kind=kind, files=files, run=run, user=user, force=force))
+    for m in (
+        DeviceMeasurement.objects.filter(project=project)
+        .select_related("device")
+        .prefetch_related("raw_files")
+    ):
+        files = _roles_for("photodetector", m.raw_files.all())
+        if files:
+            jobs.append(job_submit(kind="photodetector", files=files, measurement=m, user=user, force=force))
+    return jobs
