@@ -48,13 +48,18 @@ class SumLayout:
 
     ``entry_pixel`` indexes ``particles.roi_flat``; ``entry_reference`` is the particle whose trace that
     pixel is correlated with (its own for the intra-crystal map, a neighbour's for assembly maps).
-    ``trace_shift`` centres the reference traces (Pearson r does not depend on it).
+    ``trace_shift`` centres the reference traces (Pearson r does not depend on it). ``gather_flat`` is
+    the sorted union of ROI and annulus pixels, read from each frame in one sequential sweep;
+    ``roi_pos``/``annulus_pos`` locate the ROI and annulus pixels in it.
     """
 
     particles: Particles
     entry_pixel: np.ndarray
     entry_reference: np.ndarray
     trace_shift: np.ndarray
+    gather_flat: np.ndarray
+    roi_pos: np.ndarray
+    annulus_pos: np.ndarray
 
     @property
     def n_self(self) -> int:
@@ -72,11 +77,16 @@ def sum_layout(particles: Particles, pairs: np.ndarray | None = None) -> SumLayo
             pix.append(sel)
             ref.append(np.full(sel.size, j))
     shift = np.bincount(particles.roi_owner, weights=particles.roi_shift, minlength=particles.n)
+    both = np.concatenate([particles.roi_flat, particles.annulus_flat])
+    gather, pos = np.unique(both, return_inverse=True)
     return SumLayout(
         particles=particles,
         entry_pixel=np.concatenate(pix).astype(np.int64),
         entry_reference=np.concatenate(ref).astype(np.int64),
         trace_shift=shift,
+        gather_flat=gather,
+        roi_pos=pos[: particles.roi_flat.size],
+        annulus_pos=pos[particles.roi_flat.size :],
     )
 
 
@@ -105,12 +115,19 @@ def movie_chunk_sums(frames: np.ndarray, layout: SumLayout, *, start: int = 0) -
     p = layout.particles
     t = frames.shape[0]
     flat = frames.reshape(t, -1)
-    roi = np.asarray(flat[:, p.roi_flat], dtype=np.float64)
-    ann = np.asarray(flat[:, p.annulus_flat], dtype=np.float64)
+    # One sweep over each frame in increasing address order (np.take along the axis: ~5x faster than
+    # fancy indexing flat[:, idx] on a 512 x 512 frame), then cheap gathers from the small result.
+    pixels = np.take(flat, layout.gather_flat, axis=1)
+    roi = np.take(pixels, layout.roi_pos, axis=1).astype(np.float64)
+    ann = np.take(pixels, layout.annulus_pos, axis=1)
     if frames.dtype.kind == "f" and not (np.isfinite(roi).all() and np.isfinite(ann).all()):
         raise AnalysisInputError(f"movie has NaN or infinite values in frames {start}:{start + t}")
+    # Integer frames: exact integer sums (< 2**32 for up to 65536 pixels of 16 bits), faster than float64.
+    small = frames.dtype.kind == "u" and frames.dtype.itemsize <= 2 and p.annulus_flat.size <= 65536
+    acc = np.uint32 if small else np.float64
     roi_sum = np.add.reduceat(roi, p.roi_starts(), axis=1)
-    bg = np.add.reduceat(ann, p.annulus_starts(), axis=1) / np.bincount(p.annulus_owner, minlength=p.n)
+    ann_sum = np.add.reduceat(ann, p.annulus_starts(), axis=1, dtype=acc)
+    bg = ann_sum / np.bincount(p.annulus_owner, minlength=p.n)
     traces = roi_sum - p.area_px * bg
     roi -= bg[:, p.roi_owner]
     roi -= p.roi_shift

@@ -27,6 +27,7 @@ from analysis.blinking.traces import (
     changepoint_states,
     dwell_times,
     intensity_levels,
+    otsu_split,
     particle_traces,
     threshold_states,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "fit_truncated_power_law_lsq",
     "intensity_levels",
     "neighbour_pairs",
+    "otsu_split",
     "particle_traces",
     "pool_dwells",
     "threshold_states",

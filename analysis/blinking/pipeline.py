@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from analysis.blinking.traces import (
     intensity_levels,
     threshold_states,
 )
-from analysis.chunked import MovieSums, SumLayout, compute_movie_sums, sum_layout
+from analysis.chunked import MovieSums, SumLayout, compute_movie_sums, dask_client, sum_layout
 from analysis.correlation import correlation_map, correlation_vs_size, mean_correlation, pearson_from_sums
 from analysis.errors import AnalysisInputError
 from analysis.movie import MovieInfo, open_movie, strided_projection
@@ -79,6 +80,10 @@ def analyze_trace(
     return TraceAnalysis(
         levels=levels, states=states, dwells=dwells, fit_on=fit_on, fit_off=fit_off, trace_class=cls
     )
+
+
+def _analyze_columns(traces: np.ndarray, start: int, stop: int, bin_time_s: float, options: dict):
+    return [analyze_trace(traces[:, i], bin_time_s, **options) for i in range(start, stop)]
 
 
 def pool_dwells(analyses: list[TraceAnalysis], state: str) -> np.ndarray:
@@ -248,26 +253,27 @@ def analyze_blinking_movie(
     if assembly_distance_um is not None and pixel_size:
         pairs = neighbour_pairs(particles, max_distance_px=assembly_distance_um / pixel_size)
     layout = sum_layout(particles, pairs)
-    sums = compute_movie_sums(
-        info,
-        layout,
-        client=client,
-        scheduler_address=scheduler_address,
-        n_workers=n_workers,
-        chunk_frames=chunk_frames,
-        split_every=split_every,
-        progress=progress,
-    )
-    analyses = [
-        analyze_trace(
-            sums.traces[:, i],
-            bin_time,
-            method=method,
-            threshold_fraction=threshold_fraction,
-            min_events=min_events,
+    trace_options = dict(method=method, threshold_fraction=threshold_fraction, min_events=min_events)
+    own = client is None
+    with (
+        dask_client(scheduler_address=scheduler_address, n_workers=n_workers)
+        if own
+        else contextlib.nullcontext(client)
+    ) as c:
+        sums = compute_movie_sums(
+            info, layout, client=c, chunk_frames=chunk_frames, split_every=split_every, progress=progress
         )
-        for i in range(particles.n)
-    ]
+        # Per-particle analyses are independent: batches of columns on the workers.
+        n_batches = min(particles.n, 4 * max(len(c.nthreads()), 1))
+        [traces_future] = c.scatter([sums.traces], broadcast=True, hash=False)
+        bounds = np.linspace(0, particles.n, n_batches + 1).astype(int)
+        futures = [
+            c.submit(_analyze_columns, traces_future, int(a), int(b), bin_time, trace_options, pure=False)
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            if b > a
+        ]
+        analyses = [a for batch in c.gather(futures) for a in batch]
+        del traces_future, futures
     t_max = info.frames * bin_time
     kw = dict(t_min_s=bin_time, bin_time_s=bin_time, t_max_s=t_max)
     on_all, off_all = pool_dwells(analyses, "on"), pool_dwells(analyses, "off")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.cluster.vq import kmeans2
 
 from analysis.blinking.detect import Particles
 from analysis.errors import AnalysisInputError
@@ -14,6 +13,7 @@ __all__ = [
     "particle_traces",
     "Levels",
     "intensity_levels",
+    "otsu_split",
     "threshold_states",
     "changepoint_segments",
     "changepoint_states",
@@ -73,15 +73,15 @@ def intensity_levels(
     reference: str = "background",
     on_quantile: float = 0.5,
 ) -> Levels:
-    """Bright and dim levels by two-cluster k-means of the intensities, and the ON/OFF threshold.
+    """Bright and dim levels from a two-class split of the intensities, and the ON/OFF threshold.
 
     .. math:: \\theta = r + f\\,(I_{ON} - r)
 
     with :math:`f` = ``fraction`` (the paper's rule is :math:`f = 1/2` with :math:`r` the subtracted
     background, i.e. half the bright-minus-background difference [1]_), :math:`r` = ``background`` when
     ``reference == "background"`` or the dim level :math:`I_{OFF}` when ``reference == "off"``.
-    :math:`I_{ON}` is the ``on_quantile`` (median by default) of the frames in the bright cluster, robust to
-    the transition frames between the clusters.
+    :math:`I_{ON}` is the ``on_quantile`` (median by default) of the frames above :func:`otsu_split`, and
+    :math:`I_{OFF}` the median of those below, robust to the transition frames between the classes.
 
     Parameters
     ----------
@@ -108,14 +108,35 @@ def intensity_levels(
         raise AnalysisInputError("trace: needs at least two finite values")
     if np.ptp(x) == 0:
         return Levels(on=float(x[0]), off=float(x[0]), background=background, threshold=float(x[0]))
-    init = np.array([np.quantile(x, 0.1), np.quantile(x, 0.9)])
-    centroids, labels = kmeans2(x[:, None], init[:, None], minit="matrix", iter=30)
-    hi = int(np.argmax(centroids[:, 0]))
-    bright = x[labels == hi] if np.any(labels == hi) else x
-    dim = x[labels != hi] if np.any(labels != hi) else x
+    split = otsu_split(x)
+    bright, dim = x[x > split], x[x <= split]
+    bright = bright if bright.size else x
+    dim = dim if dim.size else x
     on, off = float(np.quantile(bright, on_quantile)), float(np.median(dim))
     ref = background if reference == "background" else off
     return Levels(on=on, off=off, background=float(background), threshold=ref + fraction * (on - ref))
+
+
+def otsu_split(trace: np.ndarray, *, bins: int = 256) -> float:
+    """Intensity that splits a trace into two classes of minimum within-class variance (Otsu).
+
+    Otsu's criterion on a histogram is two-cluster k-means in one dimension, without iterations: the
+    split maximises the between-class variance :math:`w_0 w_1 (\\mu_0 - \\mu_1)^2` [1]_. Written on
+    ``np.histogram`` because scikit-image (``threshold_otsu``) is not a dependency.
+
+    References
+    ----------
+    .. [1] N. Otsu, IEEE Trans. Syst. Man Cybern. 9, 62 (1979).
+    """
+    counts, edges = np.histogram(np.asarray(trace, dtype=float), bins=bins)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    w0 = np.cumsum(counts)[:-1].astype(float)
+    w1 = counts.sum() - w0
+    s0 = np.cumsum(counts * centres)[:-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        between = w0 * w1 * (s0 / w0 - (np.sum(counts * centres) - s0) / w1) ** 2
+    between[~np.isfinite(between)] = -1.0
+    return float(edges[1:][np.argmax(between)])
 
 
 def threshold_states(trace: np.ndarray, threshold: float) -> np.ndarray:
