@@ -317,8 +317,11 @@ def _read_ptu(path, curve) -> DecayHistogram:
             raise AnalysisInputError(
                 f"{path}: truncated: {ptu.number_records} records announced, file too short"
             )
-        # dtime=0: one full sync period of bins, whatever the last occupied bin
-        hist = np.asarray(ptu.decode_histogram(dtype=np.uint64, dtime=0), dtype=float)  # (channel, bins)
+        # one sync period of bins, but never more than the hardware's TCSPC range (e.g. 4096 bins for
+        # PicoHarp T3): bins the instrument cannot record must not enter a fit as measured zeros
+        nbins = min(int(round(ptu.global_resolution / ptu.tcspc_resolution)), int(ptu.number_bins_max))
+        hist = np.asarray(ptu.decode_histogram(dtype=np.uint64, dtime=nbins), dtype=float)  # (channel, bins)
+        hist = hist[:, :nbins]
         channels = hist.shape[0]
         if not 0 <= curve < channels:
             raise AnalysisInputError(f"{path}: channel {curve} requested, the file holds {channels}")
