@@ -91,7 +91,7 @@ def detect_particles(
     roi_fraction: float = 0.3,
     min_area_px: int = 4,
     annulus_gap_px: int = 1,
-    annulus_width_px: int = 3,
+    annulus_width_px: int = 2,
     min_annulus_px: int = 8,
 ) -> Particles:
     """Find emitters in a projection of the movie and give each an ROI and a background annulus.

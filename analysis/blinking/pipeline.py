@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -111,6 +112,7 @@ class BlinkingResult:
     correlation_mean: np.ndarray  # per particle (own trace)
     pairs: np.ndarray
     options: dict = field(default_factory=dict)
+    timings_s: dict = field(default_factory=dict)  # wall time of each stage
 
     @property
     def traces(self) -> np.ndarray:
@@ -195,6 +197,7 @@ class BlinkingResult:
             },
             "assemblies": [[int(i) + 1, int(j) + 1] for i, j in self.pairs],
             "options": self.options,
+            "timings_s": self.timings_s,
         }
 
 
@@ -236,6 +239,14 @@ def analyze_blinking_movie(
     AnalysisInputError
         Bad file or parameters, a constant movie, NaNs, or no particle found.
     """
+    clock = [time.perf_counter()]
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = now - clock[0]
+        clock[0] = now
+
     info = open_movie(path)
     if bin_time_s is not None and not (np.isfinite(bin_time_s) and bin_time_s > 0):
         raise AnalysisInputError(f"bin time: {bin_time_s} s, expected a positive frame time")
@@ -244,7 +255,9 @@ def analyze_blinking_movie(
     bin_time = bin_time_s or info.bin_time_s or DEFAULT_BIN_TIME_S
     pixel_size = pixel_size_um or info.pixel_size_um
     projection = strided_projection(info, n_sample=n_sample_frames)
+    lap("projection")
     particles = detect_particles(projection, pixel_size_um=pixel_size, **(detect_options or {}))
+    lap("detection")
     if particles.n == 0:
         raise AnalysisInputError(
             f"{info.path}: no particles found (nothing above the background in the projection)"
@@ -260,9 +273,11 @@ def analyze_blinking_movie(
         if own
         else contextlib.nullcontext(client)
     ) as c:
+        lap("cluster")
         sums = compute_movie_sums(
             info, layout, client=c, chunk_frames=chunk_frames, split_every=split_every, progress=progress
         )
+        lap("streaming pass")
         # Per-particle analyses are independent: batches of columns on the workers.
         n_batches = min(particles.n, 4 * max(len(c.nthreads()), 1))
         [traces_future] = c.scatter([sums.traces], broadcast=True, hash=False)
@@ -273,6 +288,7 @@ def analyze_blinking_movie(
             if b > a
         ]
         analyses = [a for batch in c.gather(futures) for a in batch]
+        lap("trace analyses")
         del traces_future, futures
     t_max = info.frames * bin_time
     kw = dict(t_min_s=bin_time, bin_time_s=bin_time, t_max_s=t_max)
@@ -280,6 +296,11 @@ def analyze_blinking_movie(
     r = pearson_from_sums(sums.correlation)
     n_self = layout.n_self
     mean_r = mean_correlation(r[:n_self], particles.roi_owner, particles.n)
+    population_on = fit_truncated_power_law(on_all, **kw)
+    population_off = fit_truncated_power_law(off_all, **kw)
+    population_on_lsq = fit_truncated_power_law_lsq(on_all)
+    population_off_lsq = fit_truncated_power_law_lsq(off_all)
+    lap("population fits and correlation")
     return BlinkingResult(
         movie=info,
         bin_time_s=bin_time,
@@ -288,10 +309,10 @@ def analyze_blinking_movie(
         layout=layout,
         sums=sums,
         analyses=analyses,
-        population_on=fit_truncated_power_law(on_all, **kw),
-        population_off=fit_truncated_power_law(off_all, **kw),
-        population_on_lsq=fit_truncated_power_law_lsq(on_all),
-        population_off_lsq=fit_truncated_power_law_lsq(off_all),
+        population_on=population_on,
+        population_off=population_off,
+        population_on_lsq=population_on_lsq,
+        population_off_lsq=population_off_lsq,
         correlation_r=r,
         correlation_mean=mean_r,
         pairs=pairs,
@@ -303,4 +324,5 @@ def analyze_blinking_movie(
             min_events=min_events,
             fits="discrete ML, complete dwells only, t_min = 1 frame, support up to the recording length",
         ),
+        timings_s=timings,
     )

@@ -136,7 +136,9 @@ def otsu_split(trace: np.ndarray, *, bins: int = 256) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         between = w0 * w1 * (s0 / w0 - (np.sum(counts * centres) - s0) / w1) ** 2
     between[~np.isfinite(between)] = -1.0
-    return float(edges[1:][np.argmax(between)])
+    # Every split inside an empty gap between the classes is optimal: take the middle of the gap.
+    best = np.flatnonzero(between >= between.max() * (1 - 1e-12))
+    return float(0.5 * (edges[1:][best[0]] + edges[1:][best[-1]]))
 
 
 def threshold_states(trace: np.ndarray, threshold: float) -> np.ndarray:

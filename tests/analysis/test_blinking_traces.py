@@ -9,6 +9,7 @@ from analysis.blinking import (
     changepoint_states,
     dwell_times,
     intensity_levels,
+    otsu_split,
     threshold_states,
 )
 from analysis.errors import AnalysisInputError
@@ -87,3 +88,10 @@ def test_changepoint_states_agree_with_threshold_on_clean_two_state():
     cp = changepoint_states(x, 500.0)
     # One-frame dwells next to long ones are the only frames a segmentation can merge: >= 99 % agree.
     assert np.mean(cp == s) > 0.99
+
+
+def test_otsu_split_lies_between_two_levels():
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.normal(0, 30, 700), rng.normal(1000, 30, 300)])
+    # Equal spreads: the minimum within-class variance split is near the midpoint, far from both modes.
+    assert 300 < otsu_split(x) < 700
