@@ -35,3 +35,31 @@ class FreezeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} {self.action} {self.at:%Y-%m-%d %H:%M}"
+
+
+class ImportedRecord(models.Model):
+    """Marks a record that came from a ``.eln`` import, with the raw JSON-LD node it came from
+    (so content another ELN wrote that labbook has no field for is kept, not dropped)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imported_records")
+    model = models.CharField(max_length=100, help_text="app_label.Model of the record")
+    object_id = models.PositiveBigIntegerField()
+    source = models.CharField(max_length=200, help_text="the sdPublisher of the archive")
+    source_id = models.CharField(max_length=500, help_text="the node's @id in the archive")
+    raw = models.JSONField(help_text="the node as imported, with its properties and parts")
+    imported_at = models.DateTimeField(auto_now_add=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["project", "model", "object_id"]
+        indexes = [models.Index(fields=["model", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.object_id} from {self.source}"
+
+    def record(self):
+        from django.apps import apps
+
+        return apps.get_model(self.model)._base_manager.filter(pk=self.object_id).first()

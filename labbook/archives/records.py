@@ -34,7 +34,7 @@ def domain_models() -> list[type[ProjectRecord]]:
                 f.related_model
                 for f in m._meta.get_fields()
                 if (f.many_to_one or f.many_to_many)
-                and f.concrete
+                and not f.auto_created
                 and f.related_model is not m
                 and f.related_model in pending
             }
