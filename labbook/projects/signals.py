@@ -7,7 +7,23 @@ many-to-many links do not go through either, so ``m2m_changed`` is the one place
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.db.models.signals import m2m_changed
+
+#: set while a backup is restored: the rows are written as they were, frozen projects included
+_restoring: ContextVar[bool] = ContextVar("labbook_restoring", default=False)
+
+
+@contextmanager
+def restoring_backup():
+    """Let ``manage.py restore`` write the links of frozen projects back as they were saved."""
+    token = _restoring.set(True)
+    try:
+        yield
+    finally:
+        _restoring.reset(token)
 
 
 def _linked_project_ids(sender, instance, model, pk_set, action):
@@ -30,7 +46,7 @@ def _linked_project_ids(sender, instance, model, pk_set, action):
 
 
 def refuse_m2m_changes_in_frozen_projects(sender, instance, action, reverse, model, pk_set, **kwargs):
-    if action not in {"pre_add", "pre_remove", "pre_clear"}:
+    if action not in {"pre_add", "pre_remove", "pre_clear"} or _restoring.get():
         return
     from labbook.projects.models import check_projects_writable
 

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from rocrate.rocrate import ROCrate
 
-from labbook.archives.eln import ElnError, build_graph, eln_export, eln_import
+from labbook.archives.eln import ElnError, eln_export, eln_import
 from labbook.archives.models import ImportedRecord
 from labbook.archives.records import domain_models
 from labbook.files.models import RawFile
