@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from labbook.characterization.models import CharacterizationRun
+from labbook.files.forms import UploadFilesAdminMixin
 from labbook.projects.admin import ProjectScopedAdmin, quantity_column
 
 
@@ -13,7 +14,7 @@ class RawFileInline(admin.TabularInline):
 
 
 @admin.register(CharacterizationRun)
-class CharacterizationRunAdmin(ProjectScopedAdmin):
+class CharacterizationRunAdmin(UploadFilesAdminMixin, ProjectScopedAdmin):
     list_display = [
         "code",
         "technique",

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from labbook.devices.models import Device, DeviceMeasurement
+from labbook.files.forms import UploadFilesAdminMixin
 from labbook.projects.admin import ProjectScopedAdmin, quantity_column
 
 
@@ -19,7 +20,7 @@ class DeviceFileInline(admin.TabularInline):
 
 
 @admin.register(Device)
-class DeviceAdmin(ProjectScopedAdmin):
+class DeviceAdmin(UploadFilesAdminMixin, ProjectScopedAdmin):
     list_display = ["code", "architecture", "active_area_display", "fabricated_on", "operator", "project"]
     list_filter = ["architecture", "fabricated_on", "operator", "project"]
     search_fields = ["code", "architecture", "notes"]
@@ -37,7 +38,7 @@ class MeasurementFileInline(admin.TabularInline):
 
 
 @admin.register(DeviceMeasurement)
-class DeviceMeasurementAdmin(ProjectScopedAdmin):
+class DeviceMeasurementAdmin(UploadFilesAdminMixin, ProjectScopedAdmin):
     list_display = ["device", "kind", "date", "power_display", "bias_display", "sampling_display", "operator"]
     list_filter = ["kind", "date", "device", "operator"]
     search_fields = ["device__code", "notes", "light_source"]

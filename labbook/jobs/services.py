@@ -308,7 +308,7 @@ TECHNIQUE_KINDS = {
 }
 
 
-def _roles_for(kind: str, raw_files) -> dict[str, RawFile]:
+def files_by_role(kind: str, raw_files) -> dict[str, RawFile]:
     files = list(raw_files)
     if kind == "blinking":
         movies = [f for f in files if f.original_name.lower().endswith((".tif", ".tiff"))]
@@ -334,7 +334,7 @@ def jobs_submit_for_project(*, project, user=None, force: bool = False) -> list[
         project=project, technique__in=TECHNIQUE_KINDS
     ).prefetch_related("raw_files"):
         kind = TECHNIQUE_KINDS[run.technique]
-        files = _roles_for(kind, run.raw_files.all())
+        files = files_by_role(kind, run.raw_files.all())
         if files:
             jobs.append(job_submit(kind=kind, files=files, run=run, user=user, force=force))
     for m in (
@@ -342,7 +342,7 @@ def jobs_submit_for_project(*, project, user=None, force: bool = False) -> list[
         .select_related("device")
         .prefetch_related("raw_files")
     ):
-        files = _roles_for("photodetector", m.raw_files.all())
+        files = files_by_role("photodetector", m.raw_files.all())
         if files:
             jobs.append(job_submit(kind="photodetector", files=files, measurement=m, user=user, force=force))
     return jobs

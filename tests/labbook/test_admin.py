@@ -35,7 +35,7 @@ def test_every_labbook_model_is_in_the_admin():
     missing = [
         m.__name__
         for m in LABBOOK_MODELS
-        if m not in admin.site._registry and m.__name__ not in {"BatchLink", "Membership"}
+        if m not in admin.site._registry and m.__name__ not in {"BatchLink", "Membership", "JobInput"}
     ]  # edited inline on batches / projects
     assert missing == []
 

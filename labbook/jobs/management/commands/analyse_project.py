@@ -15,7 +15,7 @@ class Command(BaseCommand):
         try:
             p = Project.objects.get(slug=project)
         except Project.DoesNotExist:
-            raise CommandError(f"no project with slug {project!r}") from None
+            raise CommandError(f"no project with slug {project!r}", returncode=2) from None
         jobs = jobs_submit_for_project(project=p, force=force)
         queued = [j for j in jobs if j.status == "queued"]
         self.stdout.write(

@@ -1,0 +1,93 @@
+"""Uploading raw files from the admin (and later the bench pages): several files at once."""
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """A file field that takes several files (Django's documented recipe)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)] if data else []
+
+
+class RawFileUploadForm(forms.ModelForm):
+    """A record's admin form with an upload box for raw files."""
+
+    upload = MultipleFileField(
+        required=False,
+        label="Upload raw files",
+        help_text="stored under their SHA-256; the same bytes are stored once",
+    )
+    analyse = forms.BooleanField(required=False, initial=True, label="Analyse after upload")
+
+
+class UploadFilesAdminMixin:
+    """Adds "upload raw files" (and "analyse after upload") to a ModelAdmin of a record with
+    ``raw_files``: each upload goes through labbook.files.services.raw_file_store (streamed, hashed,
+    stored once per content); a refused file is reported and leaves nothing behind."""
+
+    form = RawFileUploadForm
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        uploads = form.cleaned_data.get("upload") or []
+        if not uploads:
+            return
+        from labbook.files.services import raw_file_store
+
+        stored = []
+        for f in uploads:
+            try:
+                raw = raw_file_store(
+                    project=obj.project,
+                    fileobj=f,
+                    original_name=f.name,
+                    user=request.user,
+                    media_type=getattr(f, "content_type", None),
+                )
+            except ValidationError as exc:
+                self.message_user(request, f"{f.name} refused: {'; '.join(exc.messages)}", messages.ERROR)
+                continue
+            obj.raw_files.add(raw)
+            stored.append(raw)
+        if stored:
+            self.message_user(
+                request, f"stored {len(stored)} file(s): " + ", ".join(r.original_name for r in stored)
+            )
+        if stored and form.cleaned_data.get("analyse"):
+            self.queue_analysis(request, obj)
+
+    def queue_analysis(self, request, obj):
+        from labbook.jobs.services import TECHNIQUE_KINDS, files_by_role, job_submit
+
+        kind = (
+            "photodetector"
+            if hasattr(obj, "device_id")
+            else TECHNIQUE_KINDS.get(getattr(obj, "technique", ""))
+        )
+        if kind is None:
+            return
+        files = files_by_role(kind, obj.raw_files.all())
+        if not files:
+            return
+        target = {"measurement": obj} if kind == "photodetector" else {"run": obj}
+        try:
+            job = job_submit(kind=kind, files=files, user=request.user, **target)
+        except ValidationError as exc:
+            self.message_user(request, f"analysis not queued: {'; '.join(exc.messages)}", messages.WARNING)
+            return
+        self.message_user(request, f"analysis job {job.pk} ({job.get_kind_display()}): {job.status}")

@@ -1,0 +1,34 @@
+"""Downloads of raw files and result artifacts, for members of their project only (others get 404)."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+
+from labbook.files.models import RawFile
+from labbook.projects.selectors import visible
+
+
+@login_required
+def raw_file_download(request, pk: int):
+    raw = get_object_or_404(visible(RawFile, request.user), pk=pk)
+    return FileResponse(
+        raw.open(), as_attachment=True, filename=raw.original_name, content_type=raw.media_type
+    )
+
+
+@login_required
+def artifact_file(request, pk: int, what: str):
+    from labbook.results.models import ResultArtifact
+
+    artifact = get_object_or_404(visible(ResultArtifact, request.user), pk=pk)
+    if what == "preview.png" and artifact.preview_name:
+        return FileResponse(default_storage.open(artifact.preview_name, "rb"), content_type="image/png")
+    if what == "data.npy":
+        return FileResponse(
+            default_storage.open(artifact.storage_name, "rb"),
+            as_attachment=True,
+            filename=f"{artifact.name}.npy",
+            content_type="application/octet-stream",
+        )
+    raise Http404("no such artifact file")

@@ -1,0 +1,48 @@
+"""A dask worker lost mid-computation: dask re-runs its chunks elsewhere and the result is unchanged."""
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+from analysis import simulate
+from analysis.blinking.pipeline import analyze_blinking_movie
+
+
+@pytest.mark.slow
+def test_killing_a_dask_worker_mid_pass_gives_the_same_result(tmp_path):
+    path = tmp_path / "m.tif"
+    mv = simulate.simulate_movie(
+        3000, (48, 48), n_particles=4, kinds=("qTSB",), edge_px=(3,), spacing_px=10, seed=3
+    )
+    simulate.write_movie_tiff(path, mv)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, dashboard_address=None, host="127.0.0.1", processes=True
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        reference = analyze_blinking_movie(path, client=client, chunk_frames=50)
+        done = []
+        killed = []
+
+        def progress(n):
+            done.append(n)
+            if len(done) == 5 and not killed:  # a fifth of the way: kill one worker process outright
+                pid = next(iter(client.run(os.getpid).values()))
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+        result = analyze_blinking_movie(path, client=client, chunk_frames=50, progress=progress)
+        assert killed, "the worker was not killed"
+        np.testing.assert_array_equal(result.traces, reference.traces)
+        np.testing.assert_allclose(result.correlation_mean, reference.correlation_mean, rtol=0, atol=1e-12)
+        assert result.population_on.alpha == reference.population_on.alpha
+        # the nanny restarted the worker
+        deadline = time.monotonic() + 30
+        while len(client.scheduler_info()["workers"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(client.scheduler_info()["workers"]) == 2
