@@ -71,7 +71,9 @@ def test_bounded_newton_fit_is_the_likelihood_maximum():
     )
     assert fit.alpha == pytest.approx(res.x[0], abs=1e-6)
     assert fit.mu_per_s == pytest.approx(res.x[1], abs=1e-6)
-    assert fit.log_likelihood == pytest.approx(-res.fun, abs=1e-8)
+    # The Newton fit sums the support beyond 512 frames as a midpoint-rule integral (relative error
+    # < 1e-6 of the tail's mass): its log-likelihood may differ from the explicit sum by ~1e-8 relative.
+    assert fit.log_likelihood == pytest.approx(-res.fun, rel=1e-8)
 
 
 def test_mu_on_its_bound():
