@@ -55,14 +55,17 @@ def analyze_trace(
     threshold_reference: str = "background",
     t_min_s: float | None = None,
     min_events: int = 10,
+    include_censored: bool = False,
     class_options: dict | None = None,
 ) -> TraceAnalysis:
     """Levels, ON/OFF states, dwell times, per-particle ML fits and class of one background-subtracted trace.
 
     ``method="threshold"`` applies the paper's rule (:func:`intensity_levels`, half the bright-minus-
     background difference by default); ``"changepoint"`` thresholds the segments of
-    :func:`changepoint_states` instead of single frames. Fits exclude the censored first/last dwells and
-    use the discrete likelihood with support up to the recording length.
+    :func:`changepoint_states` instead of single frames. Fits use the discrete likelihood with support up
+    to the recording length, on the complete dwells: the censored first and last dwell of the trace are
+    kept apart (:class:`Dwells`) and only pooled in with ``include_censored=True`` (as if complete, which
+    shortens the tail: for comparison with analyses that keep them).
     """
     levels = intensity_levels(trace, fraction=threshold_fraction, reference=threshold_reference)
     if method == "threshold":
@@ -75,8 +78,12 @@ def analyze_trace(
     t_max = trace.size * bin_time_s
     t_min = bin_time_s if t_min_s is None else t_min_s
     kw = dict(t_min_s=t_min, bin_time_s=bin_time_s, t_max_s=t_max, min_events=min_events)
-    fit_on = fit_truncated_power_law(dwells.on_s, **kw)
-    fit_off = fit_truncated_power_law(dwells.off_s, **kw)
+    on_s, off_s = dwells.on_s, dwells.off_s
+    if include_censored:
+        on_s = np.concatenate([on_s, dwells.censored_on_s])
+        off_s = np.concatenate([off_s, dwells.censored_off_s])
+    fit_on = fit_truncated_power_law(on_s, **kw)
+    fit_off = fit_truncated_power_law(off_s, **kw)
     cls = classify_trace(trace, states, off_level=0.0, **(class_options or {}))
     return TraceAnalysis(
         levels=levels, states=states, dwells=dwells, fit_on=fit_on, fit_off=fit_off, trace_class=cls

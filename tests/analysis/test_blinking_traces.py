@@ -95,3 +95,13 @@ def test_otsu_split_lies_between_two_levels():
     x = np.concatenate([rng.normal(0, 30, 700), rng.normal(1000, 30, 300)])
     # Equal spreads: the minimum within-class variance split is near the midpoint, far from both modes.
     assert 300 < otsu_split(x) < 700
+
+
+def test_analyze_trace_excludes_censored_dwells_by_default():
+    from analysis.blinking import analyze_trace
+
+    s, x = _two_state(seed=6)
+    a = analyze_trace(x, 0.1, min_events=5)
+    assert a.fit_on.n_events == a.dwells.on_s.size
+    b = analyze_trace(x, 0.1, min_events=5, include_censored=True)
+    assert b.fit_on.n_events + b.fit_off.n_events == a.fit_on.n_events + a.fit_off.n_events + 2
