@@ -1,0 +1,263 @@
+"""Reads of analysis results, and the treatment comparison the API and the Bokeh pages share.
+
+:func:`treatment_comparison` groups results by treatment (or by any sample/batch/treatment field)
+and returns per group: particle counts, mean / median / 95 % confidence interval of alpha_on,
+alpha_off, mean ON and OFF times, fraction ON and mean correlation; class shares; the per-movie
+population fits; TRPL average lifetimes; device photocurrent and response times. Aggregates run in
+the database (one grouped query per kind of result); medians use PostgreSQL's percentile_cont and,
+on SQLite (which has none), are computed from the grouped values in Python.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from statistics import median
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Aggregate, Avg, Count, F, FloatField, QuerySet
+
+from labbook.projects.selectors import visible
+from labbook.results.models import BlinkingAnalysis, DeviceMetrics, LifetimeFit, Particle
+
+#: group_by choices: name -> path from a Sample
+GROUPS = {
+    "treatment": "treatment",
+    "nominal_cl_percent": "treatment__nominal_cl_percent",
+    "cl_to_i": "treatment__cl_to_i",
+    "stock": "treatment__stock",
+    "batch": "batch",
+    "batch_date": "batch__date",
+    "treatment_date": "treatment__date",
+    "operator": "treatment__operator__username",
+    "sample_kind": "kind",
+}
+
+PARTICLE_STATS = {  # output name -> Particle field
+    "alpha_on": "alpha_on",
+    "alpha_off": "alpha_off",
+    "mean_on_s": "mean_on",
+    "mean_off_s": "mean_off",
+    "fraction_on": "fraction_on",
+    "correlation_mean": "correlation_mean",
+    "edge_um": "edge",
+}
+CLASSES = ["BB", "BBB", "MSB", "PEB", "qTSB/mostly-on", "qTSB/intermediate", "qTSB/mostly-off"]
+
+
+class Median(Aggregate):
+    """percentile_cont(0.5) (PostgreSQL)."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def particles_visible(user) -> QuerySet[Particle]:
+    return visible(Particle, user).select_related(
+        "analysis__run__sample__treatment", "analysis__run__sample__batch"
+    )
+
+
+def _summary(mean, sd, n, med) -> dict:
+    """mean, median and the normal-approximation 95 % CI of the mean (mean +/- 1.96 sd / sqrt(n))."""
+    if not n:
+        return {"n": 0, "mean": None, "median": None, "ci_low": None, "ci_high": None}
+    half = 1.96 * sd / math.sqrt(n) if sd is not None and n > 1 else None
+    return {
+        "n": n,
+        "mean": mean,
+        "median": med,
+        "sd": sd,
+        "ci_low": None if half is None else mean - half,
+        "ci_high": None if half is None else mean + half,
+    }
+
+
+def _sd(mean, mean_sq, n):
+    """Sample standard deviation from E[x] and E[x^2] (portable: SQLite has no STDDEV)."""
+    if mean is None or mean_sq is None or not n or n < 2:
+        return None
+    return math.sqrt(max(0.0, (mean_sq - mean * mean) * n / (n - 1)))
+
+
+def _group_path(group_by: str) -> str:
+    if group_by not in GROUPS:
+        raise ValidationError({"group_by": f"{group_by!r}: group by one of {', '.join(GROUPS)}"})
+    return GROUPS[group_by]
+
+
+def treatment_comparison(
+    *,
+    user,
+    group_by: str = "treatment",
+    particles: QuerySet[Particle] | None = None,
+    treatment_ids: list[int] | None = None,
+) -> list[dict]:
+    """Results grouped by ``group_by`` (see GROUPS), for what ``user`` may see.
+
+    ``particles`` narrows the particle statistics (e.g. a filtered queryset: "under 1 um");
+    ``treatment_ids`` limits every kind of result to those treatments. Groups are ordered by their
+    key; untreated samples form the group with key None.
+    """
+    path = _group_path(group_by)
+    pkey = f"analysis__run__sample__{path}"
+    qs = particles if particles is not None else visible(Particle, user)
+    if particles is not None:
+        qs = qs.filter(project__in=visible(BlinkingAnalysis, user).values("project"))
+    if treatment_ids is not None:
+        qs = qs.filter(analysis__run__sample__treatment__in=treatment_ids)
+
+    groups: dict = defaultdict(lambda: {"particles": {}, "population": {}, "lifetime": {}, "device": {}})
+    pg = connection.vendor == "postgresql"
+
+    # particle statistics: one grouped query
+    aggs = {"n": Count("id")}
+    for name, field in PARTICLE_STATS.items():
+        aggs[f"{name}__mean"] = Avg(field)
+        aggs[f"{name}__sq"] = Avg(F(field) * F(field))
+        aggs[f"{name}__n"] = Count(field)
+        if pg:
+            aggs[f"{name}__median"] = Median(field)
+    rows = qs.order_by().values(pkey).annotate(**aggs)
+    medians: dict = {}
+    if not pg:  # SQLite: medians from the values, one pass
+        values = defaultdict(lambda: defaultdict(list))
+        for row in qs.order_by().values_list(pkey, *PARTICLE_STATS.values()).iterator(chunk_size=5000):
+            for name, v in zip(PARTICLE_STATS, row[1:], strict=True):
+                if v is not None:
+                    values[row[0]][name].append(v)
+        medians = {k: {name: median(vs) for name, vs in d.items()} for k, d in values.items()}
+    for row in rows:
+        key = row[pkey]
+        stats = {"n": row["n"]}
+        for name in PARTICLE_STATS:
+            med = row.get(f"{name}__median") if pg else medians.get(key, {}).get(name)
+            stats[name] = _summary(
+                row[f"{name}__mean"],
+                _sd(row[f"{name}__mean"], row[f"{name}__sq"], row[f"{name}__n"]),
+                row[f"{name}__n"],
+                med,
+            )
+        groups[key]["particles"] = stats
+
+    # class shares: one grouped query
+    class_rows = qs.order_by().values(pkey, "trace_class", "subclass").annotate(n=Count("id"))
+    counts: dict = defaultdict(lambda: dict.fromkeys(CLASSES, 0))
+    for row in class_rows:
+        label = (
+            row["trace_class"]
+            if row["trace_class"] != "qTSB"
+            else f"qTSB/{row['subclass'] or 'intermediate'}"
+        )
+        counts[row[pkey]][label] = counts[row[pkey]].get(label, 0) + row["n"]
+    for key, c in counts.items():
+        total = sum(c.values())
+        groups[key]["particles"]["classes"] = {k: v / total for k, v in c.items()} if total else {}
+        groups[key]["particles"]["class_counts"] = c
+
+    # per-movie population fits
+    analyses = visible(BlinkingAnalysis, user)
+    lifetimes = visible(LifetimeFit, user)
+    devices = visible(DeviceMetrics, user).filter(measurement__kind="photoresponse")
+    if treatment_ids is not None:
+        analyses = analyses.filter(run__sample__treatment__in=treatment_ids)
+        lifetimes = lifetimes.filter(run__sample__treatment__in=treatment_ids)
+        devices = devices.filter(measurement__device__samples__treatment__in=treatment_ids)
+    for row in (
+        analyses.order_by()
+        .values(key := f"run__sample__{path}")
+        .annotate(
+            n=Count("id"),
+            on_a=Avg("on_alpha"),
+            on_a_sq=Avg(F("on_alpha") * F("on_alpha")),
+            off_a=Avg("off_alpha"),
+            off_a_sq=Avg(F("off_alpha") * F("off_alpha")),
+            corr=Avg("correlation_mean"),
+        )
+    ):
+        groups[row[key]]["population"] = {
+            "n_analyses": row["n"],
+            "on_alpha": _summary(row["on_a"], _sd(row["on_a"], row["on_a_sq"], row["n"]), row["n"], None),
+            "off_alpha": _summary(row["off_a"], _sd(row["off_a"], row["off_a_sq"], row["n"]), row["n"], None),
+            "correlation_mean": row["corr"],
+        }
+    for row in (
+        lifetimes.order_by()
+        .values(key)
+        .annotate(
+            n=Count("id"),
+            tau_avg_amp_ns=Avg("tau_avg_amp"),
+            tau_avg_int_ns=Avg("tau_avg_int"),
+            tau_long_ns=Avg("tau_long"),
+            a_long=Avg("amplitude_long"),
+            chi2=Avg("chi2_red"),
+        )
+    ):
+        groups[row[key]]["lifetime"] = {
+            "n": row["n"],
+            "tau_avg_amp_ns": row["tau_avg_amp_ns"],
+            "tau_avg_int_ns": row["tau_avg_int_ns"],
+            "tau_long_ns": row["tau_long_ns"],
+            "amplitude_long": row["a_long"],
+            "chi2_red": row["chi2"],
+        }
+    dkey = f"measurement__device__samples__{path}"
+    for row in (
+        devices.order_by()
+        .values(dkey)
+        .annotate(
+            n=Count("id", distinct=True),
+            photocurrent_A=Avg("photocurrent"),
+            dark_current_A=Avg("dark_current"),
+            on_off=Avg("on_off_ratio"),
+            rise_time_s=Avg("rise_time"),
+            fall_time_s=Avg("fall_time"),
+            responsivity_A_per_W=Avg("responsivity"),
+        )
+    ):
+        device = {k: v for k, v in row.items() if k not in (dkey, "on_off")}
+        groups[row[dkey]]["device"] = {**device, "on_off_ratio": row["on_off"]}
+
+    labels = _labels(group_by, [k for k in groups if k is not None])
+    out = []
+    for key in sorted(groups, key=lambda k: (k is None, labels.get(k, {}).get("sort", 0), str(k))):
+        entry = {
+            "group": {
+                "by": group_by,
+                "key": key,
+                **labels.get(key, {"label": "untreated" if key is None else str(key)}),
+            }
+        }
+        entry["group"].pop("sort", None)
+        entry.update(groups[key])
+        out.append(entry)
+    return out
+
+
+def _labels(group_by: str, keys: list) -> dict:
+    """Human labels (and a sort key) for group keys: treatments by their Cl:I, batches by code."""
+    from labbook.synthesis.models import PostTreatment, Synthesis
+
+    if group_by == "treatment":
+        return {
+            t.pk: {
+                "label": t.code,
+                "sort": t.cl_to_i.magnitude if t.cl_to_i is not None else 0,
+                "cl_to_i_percent": None if t.cl_to_i is None else t.cl_to_i.to("percent").magnitude,
+                "nominal_cl_percent": t.nominal_cl_percent,
+                "ethanol_fraction_percent": None
+                if t.solvent_fraction is None
+                else t.solvent_fraction.to("percent").magnitude,
+            }
+            for t in PostTreatment.objects.filter(pk__in=keys)
+        }
+    if group_by == "batch":
+        return {b.pk: {"label": b.code} for b in Synthesis.objects.filter(pk__in=keys)}
+    if group_by == "nominal_cl_percent":
+        return {k: {"label": f"{k:g} % Cl", "sort": k} for k in keys}
+    return {k: {"label": str(k)} for k in keys}
+
+
+__all__ = ["treatment_comparison", "particles_visible", "GROUPS", "CLASSES"]
