@@ -153,7 +153,7 @@ def record_restore(
     require_role(user, instance.project, Role.EDITOR)
     instance.project.check_writable()
     instance._history_user = user
-    instance._history_change_reason = f"restored from history {entry.history_id}"
+    instance._change_reason = f"restored from history {entry.history_id}"
     try:
         with transaction.atomic():
             instance.save(force_insert=True)

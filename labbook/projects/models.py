@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models import Q
 
 
@@ -225,16 +225,27 @@ class ProjectRecord(models.Model):
             stored = type(self)._base_manager.filter(pk=self.pk).values_list("project_id", flat=True).first()
             if stored is not None and stored != self.project_id:
                 Project.objects.get(pk=stored).check_writable()
+        # history says who made a record even when no request is around (services, the shell)
+        attributed = self._state.adding and self.created_by_id and "_history_user" not in self.__dict__
+        if attributed:
+            self._history_user = self.created_by
         if self.pk is not None and not kwargs.get("force_insert"):
             self._expected_version = self.version or 0
             self.version = self._expected_version + 1
         try:
-            super().save(*args, **kwargs)
+            if getattr(self, "_expected_version", None) is not None:
+                # a savepoint, so a refused update leaves the caller's transaction usable
+                with transaction.atomic(using=kwargs.get("using") or router.db_for_write(type(self))):
+                    super().save(*args, **kwargs)
+            else:
+                super().save(*args, **kwargs)
         except ConflictError:
             self.version = self._expected_version
             raise
         finally:
             self._expected_version = None
+            if attributed:
+                del self._history_user
 
     def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update, returning_fields):
         expected = getattr(self, "_expected_version", None)
