@@ -44,6 +44,13 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _rows(*args, **kwargs):
+    """Job bookkeeping (status, progress, heartbeat, log) bypasses the frozen-project guard of the
+    default manager: it is not an edit of the study's records, and a job whose project was frozen
+    mid-run must still be able to fail and stop. Result rows are written through the guarded paths."""
+    return AnalysisJob._base_manager.filter(*args, **kwargs)
+
+
 def input_key(kind: str, files: Mapping[str, RawFile], parameters: dict, version: str) -> str:
     """SHA-256 of what determines a result: kind, input checksums by role, parameters, code version."""
     blob = json.dumps(
@@ -64,7 +71,7 @@ def _enqueue(job: AnalysisJob) -> None:
 
     def send():
         result = run_analysis_job.enqueue(job.pk)
-        AnalysisJob.objects.filter(pk=job.pk).update(task_id=str(result.id))
+        _rows(pk=job.pk).update(task_id=str(result.id))
 
     transaction.on_commit(send)
 
@@ -135,7 +142,7 @@ def job_submit(
 def _append_log(job_id: int, line: str) -> None:
     stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
     job = AnalysisJob.objects.only("log").get(pk=job_id)
-    AnalysisJob.objects.filter(pk=job_id).update(log=f"{job.log}{stamp} {line}\n")
+    _rows(pk=job_id).update(log=f"{job.log}{stamp} {line}\n")
 
 
 def _claim(job_id: int) -> AnalysisJob | None:
@@ -148,7 +155,7 @@ def _claim(job_id: int) -> AnalysisJob | None:
         stale = now - dt.timedelta(seconds=stale_after_s())
         if job.status == JobStatus.RUNNING and job.heartbeat_at and job.heartbeat_at > stale:
             return None  # another live worker has it
-        AnalysisJob.objects.filter(pk=job_id).update(
+        _rows(pk=job_id).update(
             status=JobStatus.RUNNING,
             attempts=job.attempts + 1,
             started_at=now,
@@ -170,7 +177,7 @@ def _heartbeat(job_id: int) -> Iterator[None]:
     def beat():
         try:
             while not stop.wait(HEARTBEAT_S):
-                AnalysisJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+                _rows(pk=job_id, status=JobStatus.RUNNING).update(
                     heartbeat_at=timezone.now()
                 )
         finally:
@@ -200,7 +207,7 @@ class _Progress:
         if now - self.last < 0.5 and fraction < 1:
             return
         self.last = now
-        AnalysisJob.objects.filter(pk=self.job_id).update(
+        _rows(pk=self.job_id).update(
             progress=max(0.0, min(1.0, float(fraction))),
             progress_message=message[:200],
             heartbeat_at=timezone.now(),
@@ -226,7 +233,7 @@ def job_execute(job_id: int) -> str:
                     _append_log(job.pk, "another worker took this job over; results discarded")
                     return fresh.status
                 runner.write_results(fresh, output)
-                AnalysisJob.objects.filter(pk=job.pk).update(
+                _rows(pk=job.pk).update(
                     status=JobStatus.SUCCEEDED,
                     progress=1.0,
                     progress_message="done",
@@ -245,7 +252,7 @@ def job_execute(job_id: int) -> str:
 
 
 def _fail(job_id: int, message: str, details: str = "") -> None:
-    AnalysisJob.objects.filter(pk=job_id).update(
+    _rows(pk=job_id).update(
         status=JobStatus.FAILED, error=message[:2000], finished_at=timezone.now(), progress_message="failed"
     )
     _append_log(job_id, f"failed: {message}" + (f"\n{details}" if details else ""))
@@ -263,7 +270,7 @@ def jobs_requeue_stale(*, now=None) -> list[int]:
     requeued = []
     for job in AnalysisJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
         with transaction.atomic():
-            n = AnalysisJob.objects.filter(
+            n = _rows(
                 pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff
             ).update(
                 status=JobStatus.QUEUED if job.attempts < job.max_attempts else JobStatus.FAILED,
@@ -290,7 +297,7 @@ def jobs_requeue_stale(*, now=None) -> list[int]:
 
 def job_cancel(*, job: AnalysisJob, user=None) -> AnalysisJob:
     """Cancel a queued job (a running one finishes its current analysis but its results are discarded)."""
-    AnalysisJob.objects.filter(pk=job.pk, status__in=ACTIVE).update(
+    _rows(pk=job.pk, status__in=ACTIVE).update(
         status=JobStatus.CANCELLED, finished_at=timezone.now()
     )
     _append_log(job.pk, f"cancelled by {user or 'system'}")
