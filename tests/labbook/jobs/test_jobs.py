@@ -276,3 +276,17 @@ def test_the_sweep_requeues_stale_jobs_and_gives_up_after_max_attempts(series, t
     assert jobs_requeue_stale() == []
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and "giving up" in job.error
+
+
+@pytest.mark.django_db
+def test_no_new_analysis_of_a_frozen_project(series, tmp_path):
+    from django.utils import timezone
+
+    from labbook.projects.models import Project, ProjectFrozen
+
+    run = CharacterizationRun.objects.get(code="R-3Cl-BLINK")
+    raw = _store(series, _movie(tmp_path / "m.tif"))
+    Project.objects.filter(pk=series.pk).update(frozen_at=timezone.now())
+    with pytest.raises(ProjectFrozen, match="frozen"):
+        job_submit(kind="blinking", files={"movie": raw}, run=run)
+    assert not AnalysisJob.objects.exists()
