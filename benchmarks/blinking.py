@@ -169,11 +169,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _default_pre_spawn() -> dict:
+    import dask
+    import distributed  # noqa: F401  (loads distributed's defaults into dask.config)
+
+    return dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+
+
 def start_external(n_workers: int = 2):
     """``dask scheduler`` and ``n_workers`` ``dask worker`` processes on 127.0.0.1; returns (address, procs)."""
+    import tempfile
+
+    from analysis.chunked import WORKER_MALLOC_ENVIRON
+
     dask = shutil.which("dask", path=str(Path(sys.executable).parent)) or "dask"
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # The workers get the same malloc settings as our LocalCluster, through their dask config.
+    config_dir = tempfile.mkdtemp(prefix="dask-config-")
+    lines = ["distributed:", "  nanny:", "    pre-spawn-environ:"]
+    lines += [f"      {k}: {v}" for k, v in {**_default_pre_spawn(), **WORKER_MALLOC_ENVIRON}.items()]
+    Path(config_dir, "dask.yaml").write_text("\n".join(lines) + "\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DASK_CONFIG=config_dir)
     addr = f"tcp://127.0.0.1:{port}"
     procs = [
         subprocess.Popen(
@@ -207,6 +223,8 @@ def start_external(n_workers: int = 2):
 
     with Client(addr, timeout="30s") as c:
         c.wait_for_workers(n_workers, timeout=60)
+        envs = c.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    print(f"(external) workers' MALLOC_TRIM_THRESHOLD_: {sorted(envs.values())}")
     return addr, procs
 
 
