@@ -17,14 +17,22 @@ from labbook.units import QuantityField
 #: provenance fields that belong to this instance, not to the record's content
 PROVENANCE = {"id", "project", "created_at", "modified_at", "created_by", "version"}
 
+#: the apps whose records a .eln export carries (what the lab recorded; analysis results and jobs
+#: are recomputed from the raw files). The freeze manifest covers every ProjectRecord.
+ELN_APPS = ("files", "synthesis", "characterization", "devices", "notebook")
+
 
 @cache
-def domain_models() -> list[type[ProjectRecord]]:
-    """Every concrete ProjectRecord model, parents before the records that point to them."""
+def domain_models(app_labels: tuple[str, ...] | None = ELN_APPS) -> list[type[ProjectRecord]]:
+    """Concrete ProjectRecord models (of ``app_labels``; all when None), parents before the
+    records that point to them."""
     pending = [
         m
         for m in apps.get_models()
-        if issubclass(m, ProjectRecord) and not m._meta.abstract and not m.__name__.startswith("Historical")
+        if issubclass(m, ProjectRecord)
+        and not m._meta.abstract
+        and not m.__name__.startswith("Historical")
+        and (app_labels is None or m._meta.app_label in app_labels)
     ]
     pending.sort(key=lambda m: m._meta.label)
     ordered: list[type[ProjectRecord]] = []
@@ -74,7 +82,7 @@ def record_sha256(obj) -> str:
     return hashlib.sha256(canonical_json(record_content(obj))).hexdigest()
 
 
-def project_records(project):
+def project_records(project, app_labels: tuple[str, ...] | None = ELN_APPS):
     """(model, queryset) for every domain model, in dependency order."""
-    for model in domain_models():
+    for model in domain_models(app_labels):
         yield model, model._base_manager.filter(project=project).order_by("pk")

@@ -39,7 +39,7 @@ def manifest_payload(*, project: Project, user, at, reason: str) -> dict:
     ]
     records = [
         {"model": model._meta.label, "id": obj.pk, "version": obj.version, "sha256": record_sha256(obj)}
-        for model, qs in project_records(project)
+        for model, qs in project_records(project, app_labels=None)
         for obj in qs.prefetch_related(*[m.name for m in model._meta.many_to_many])
     ]
     return {

@@ -22,7 +22,9 @@ ALGORITHM = "Ed25519"
 
 
 def canonical_json(payload) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode()
 
 
 def _key_file() -> Path:
