@@ -259,6 +259,15 @@ def analyze_blinking_movie(
         raise AnalysisInputError(f"bin time: {bin_time_s} s, expected a positive frame time")
     if pixel_size_um is not None and not (np.isfinite(pixel_size_um) and pixel_size_um > 0):
         raise AnalysisInputError(f"pixel size: {pixel_size_um} um, expected a positive length")
+    # Checked here, before a cluster starts and the movie is streamed, not in the per-trace step.
+    if method not in ("threshold", "changepoint"):
+        raise AnalysisInputError(f"method: {method!r}, expected 'threshold' or 'changepoint'")
+    if not 0 < threshold_fraction < 1:
+        raise AnalysisInputError(f"threshold_fraction: {threshold_fraction}, expected between 0 and 1")
+    for name, value, low in (("n_sample_frames", n_sample_frames, 1), ("split_every", split_every, 2),
+                             ("min_events", min_events, 2), ("chunk_frames", 1 if chunk_frames is None else chunk_frames, 1)):  # fmt: skip
+        if int(value) != value or value < low:
+            raise AnalysisInputError(f"{name}: {value}, expected an integer >= {low}")
     bin_time = bin_time_s or info.bin_time_s or DEFAULT_BIN_TIME_S
     pixel_size = pixel_size_um or info.pixel_size_um
     projection = strided_projection(info, n_sample=n_sample_frames)

@@ -159,3 +159,19 @@ def test_pipeline_recovers_population_exponents(client, tmp_path, alpha_on, alph
         assert np.mean(a.states == truth[key]) > 0.995
     out = res.to_json()
     assert out["population"]["on"]["n_events"] == on.n_events
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(method="median"), "method"),
+        (dict(threshold_fraction=0.0), "threshold_fraction"),
+        (dict(split_every=1), "split_every"),
+        (dict(chunk_frames=0), "chunk_frames"),
+        (dict(bin_time_s=-0.1), "bin time"),
+    ],
+)
+def test_pipeline_refuses_bad_options_before_streaming(small_movie, kwargs, name):
+    # An unreachable scheduler: the refusal must come before any connection is tried.
+    with pytest.raises(AnalysisInputError, match=name):
+        analyze_blinking_movie(small_movie["dir"] / "m.tif", scheduler_address="tcp://127.0.0.1:1", **kwargs)
