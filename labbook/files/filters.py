@@ -1,0 +1,13 @@
+"""Filters for raw files."""
+
+from labbook.files.models import RawFile
+from labbook.filters import LabFilterSet, lookups_for
+from labbook.synthesis.filters import RECORD_FIELDS
+
+
+class RawFileFilterSet(LabFilterSet):
+    class Meta:
+        model = RawFile
+        fields = lookups_for(
+            RawFile, *RECORD_FIELDS, "sha256", "size", "original_name", "media_type", "description"
+        )
