@@ -278,9 +278,7 @@ def read_frames(info: MovieInfo, start: int, stop: int) -> np.ndarray:
         )
     try:
         with tifffile.TiffFile(info.path) as tif:
-            data = tif.series[0].asarray(key=slice(start, stop)) if n > 1 else None
-            if data is None:
-                data = tif.series[0].asarray(key=start)
+            data = tif.series[0].asarray(key=slice(start, stop))
     except (tifffile.TiffFileError, ValueError, OSError) as exc:
         raise AnalysisInputError(
             f"{Path(info.path).name}: cannot decode frames {start}:{stop} ({exc})"
