@@ -91,8 +91,6 @@ def backup_restore(path: Path | str) -> dict:
             raise BackupError(f"{path} has no readable backup.json ({exc})") from None
         if index.get("kind") != "labbook backup" or index.get("format") != 1:
             raise BackupError(f"unknown backup format {index.get('kind')!r} {index.get('format')!r}")
-        if get_user_model().objects.exists() or Project.objects.exists():
-            raise BackupError("the database is not empty; restore into a freshly migrated database")
         staged = Path(tmpdir)
         for name, sha in members.items():
             parts = name.split("/")
@@ -107,6 +105,8 @@ def backup_restore(path: Path | str) -> dict:
             target = staged / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
+        if get_user_model().objects.exists() or Project.objects.exists():
+            raise BackupError("the database is not empty; restore into a freshly migrated database")
         media = Path(settings.MEDIA_ROOT)
         written: list[Path] = []
         try:
