@@ -62,6 +62,11 @@ INSTALLED_APPS = [
     "labbook.jobs",
     "labbook.results",
     "django_tasks_db",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +158,44 @@ ELN_IMPORT_MAX_ENTRIES = int(os.environ.get("ELN_IMPORT_MAX_ENTRIES", "100000"))
 ELN_IMPORT_MAX_RATIO = float(os.environ.get("ELN_IMPORT_MAX_RATIO", "200"))
 
 LOGIN_URL = "admin:login"
+
+# REST API (labbook/api): token and session auth, everything behind login, filters and pagination.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",  # first, so anonymous calls get a 401
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "labbook.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "labbook.api.filters.FilterBackend",
+        "labbook.api.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "labbook.api.exceptions.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+API_MAX_PAGE_SIZE = int(os.environ.get("API_MAX_PAGE_SIZE", "1000"))
+SPECTACULAR_SETTINGS = {
+    "TITLE": "labbook API",
+    "DESCRIPTION": "Records, raw files, analysis jobs and results of the perovskite nanocrystal lab.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],  # nothing without login
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from the installed package: no network needed
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "BatchKindEnum": "labbook.synthesis.models.BatchKind",
+        "SampleKindEnum": "labbook.synthesis.models.SampleKind",
+        "MeasurementKindEnum": "labbook.devices.models.MeasurementKind",
+        "JobKindEnum": "labbook.jobs.models.JobKind",
+        "JobStatusEnum": "labbook.jobs.models.JobStatus",
+        "TechniqueEnum": "labbook.characterization.models.Technique",
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -9,5 +9,6 @@ admin.site.index_title = "Lab notebook"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("files/", include("labbook.files.urls")),
+    path("api/", include("labbook.api.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]

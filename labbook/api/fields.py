@@ -1,0 +1,101 @@
+"""Quantities through the API: in as "2.5 uL" or {"magnitude": 2.5, "units": "uL"}, out as
+{"magnitude": 2.5, "units": "uL"} (plus "uncertainty" when one is recorded)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pint
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from rest_framework import serializers
+
+from labbook.units import Quantity, dimension_name, to_quantity, ureg
+
+_KEYS = {"magnitude", "units", "uncertainty"}
+
+
+class QuantitySerializerField(serializers.Field):
+    """A :class:`labbook.units.QuantityField` in the API; ``unit`` is the unit it is returned in."""
+
+    default_error_messages = {
+        "invalid": "expected {dimension}: a string such as '2.5 {unit}', a number (in {unit}) "
+        'or {{"magnitude": 2.5, "units": "{unit}"}}',
+    }
+
+    def __init__(self, *, unit: str, **kwargs):
+        self.unit = unit
+        self.dimension = dimension_name(Quantity(1, unit).dimensionality)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        if isinstance(value, ureg.Measurement):
+            return {
+                "magnitude": float(value.value.to(self.unit).magnitude),
+                "units": self.unit,
+                "uncertainty": float(value.error.to(self.unit).magnitude),
+            }
+        if isinstance(value, pint.Quantity):
+            return {"magnitude": float(value.to(self.unit).magnitude), "units": self.unit}
+        return {"magnitude": float(value), "units": self.unit}
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = set(data) - _KEYS
+            magnitude = data.get("magnitude")
+            units = data.get("units", self.unit)
+            uncertainty = data.get("uncertainty")
+            if (
+                unknown
+                or not _finite_number(magnitude)
+                or not isinstance(units, str)
+                or (uncertainty is not None and not _finite_number(uncertainty))
+            ):
+                self.fail("invalid", dimension=self.dimension, unit=self.unit)
+            data = (
+                f"{magnitude} +/- {uncertainty} {units}"
+                if uncertainty is not None
+                else f"{magnitude} {units}"
+            )
+        elif not isinstance(data, (str, int, float)) or isinstance(data, bool):
+            self.fail("invalid", dimension=self.dimension, unit=self.unit)
+        try:
+            return to_quantity(data, unit=self.unit, name=self.field_name or "value")
+        except DjangoValidationError as exc:
+            messages = exc.message_dict.get(self.field_name or "value", exc.messages)
+            raise serializers.ValidationError(messages) from None
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class QuantityFieldExtension(OpenApiSerializerFieldExtension):
+    """OpenAPI: responses are {magnitude, units[, uncertainty]}; requests also take a string or number."""
+
+    target_class = QuantitySerializerField
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        obj = {
+            "type": "object",
+            "properties": {
+                "magnitude": {"type": "number"},
+                "units": {"type": "string", "example": field.unit},
+                "uncertainty": {"type": "number"},
+            },
+            "required": ["magnitude", "units"],
+            "description": f"{field.dimension}; returned in {field.unit}",
+        }
+        if direction == "response":
+            return obj
+        obj = {**obj, "additionalProperties": False}
+        return {
+            "oneOf": [
+                {"type": "string", "example": f"2.5 {field.unit}"},
+                {"type": "number", "description": f"in {field.unit}"},
+                obj,
+            ],
+            "description": f"{field.dimension}, in any unit of that dimension",
+        }

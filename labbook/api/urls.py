@@ -1,0 +1,49 @@
+"""/api/: one router for every app's viewsets, tokens, comparisons, the schema and offline docs."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from labbook.api.views import ComparisonView, ObtainTokenView, TokenViewSet
+from labbook.characterization.api.views import RunViewSet
+from labbook.devices.api.views import DeviceViewSet, MeasurementViewSet
+from labbook.files.api.views import RawFileViewSet
+from labbook.jobs.api.views import JobViewSet
+from labbook.notebook.api.views import EntryViewSet
+from labbook.projects.api.views import ProjectViewSet
+from labbook.results.api import views as results
+from labbook.synthesis.api import views as synthesis
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("projects", ProjectViewSet, basename="project")
+router.register("chemicals", synthesis.ChemicalViewSet, basename="chemical")
+router.register("batches", synthesis.BatchViewSet, basename="batch")
+router.register("batch-links", synthesis.BatchLinkViewSet, basename="batchlink")
+router.register("stocks", synthesis.StockViewSet, basename="stock")
+router.register("treatments", synthesis.TreatmentViewSet, basename="treatment")
+router.register("samples", synthesis.SampleViewSet, basename="sample")
+router.register("runs", RunViewSet, basename="run")
+router.register("devices", DeviceViewSet, basename="device")
+router.register("measurements", MeasurementViewSet, basename="measurement")
+router.register("entries", EntryViewSet, basename="entry")
+router.register("files", RawFileViewSet, basename="rawfile")
+router.register("jobs", JobViewSet, basename="job")
+router.register("results/blinking", results.BlinkingAnalysisViewSet, basename="blinkinganalysis")
+router.register("results/particles", results.ParticleViewSet, basename="particle")
+router.register("results/lifetimes", results.LifetimeFitViewSet, basename="lifetimefit")
+router.register("results/device-metrics", results.DeviceMetricsViewSet, basename="devicemetrics")
+router.register("results/spectra", results.SpectrumResultViewSet, basename="spectrumresult")
+router.register("results/xrd", results.XRDResultViewSet, basename="xrdresult")
+router.register("results/artifacts", results.ResultArtifactViewSet, basename="resultartifact")
+router.register("tokens", TokenViewSet, basename="token")
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path("auth/token/", ObtainTokenView.as_view(), name="obtain-token"),
+    path("comparisons/", ComparisonView.as_view(), name="comparisons"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+]

@@ -1,0 +1,81 @@
+"""Base viewsets: thin and declarative (queryset, serializer, filterset); reads scoped to the
+user's projects, writes checked against their role and the project's frozen state.
+
+Who may do what is decided by ``labbook.projects.permissions``: not a member -> 404 (the record
+does not exist for them), a viewer writing -> 403, a frozen project -> 403 with the reason.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from rest_framework import mixins, permissions, viewsets
+
+from labbook.projects.models import Role
+from labbook.projects.permissions import require_role
+from labbook.projects.selectors import projects_for, visible
+
+
+class ProjectRolePermission(permissions.IsAuthenticated):
+    """Reads for members; writes for editors (admins) of the record's project, unless it is frozen."""
+
+    message = "writing needs the editor role in a project"
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        if request.method in permissions.SAFE_METHODS or getattr(view, "action", None) != "create":
+            return True
+        return projects_for(request.user, min_role=Role.EDITOR).exists()
+
+    def has_object_permission(self, request, view, obj):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        project = obj.project
+        require_role(request.user, project, Role.EDITOR)
+        project.check_writable()
+        return True
+
+
+class RecordReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
+    """List and detail of a ProjectRecord model, scoped to the user's projects.
+
+    ``queryset`` carries the select_related/prefetch_related a list page needs, so a page costs
+    the same number of queries whatever its size; ``detail_serializer_class`` (optional) adds
+    what is too costly for lists (lineage, payloads).
+    """
+
+    permission_classes = [ProjectRolePermission]
+    detail_serializer_class = None
+
+    def get_queryset(self):
+        return visible(self.queryset.all(), self.request.user)
+
+    def get_serializer_class(self):
+        if self.action != "list" and self.detail_serializer_class is not None:
+            return self.detail_serializer_class
+        return super().get_serializer_class()
+
+
+class RecordViewSet(
+    mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, RecordReadOnlyViewSet
+):
+    """Create, update and delete too: editors only, nothing in frozen projects, one transaction."""
+
+    def perform_create(self, serializer):
+        project = serializer.validated_data["project"]
+        require_role(self.request.user, project, Role.EDITOR)
+        project.check_writable()
+        with transaction.atomic():
+            serializer.save(created_by=self.request.user)
+
+    def perform_update(self, serializer):
+        new_project = serializer.validated_data.get("project")
+        if new_project is not None and new_project.pk != serializer.instance.project_id:
+            require_role(self.request.user, new_project, Role.EDITOR)
+            new_project.check_writable()
+        with transaction.atomic():
+            serializer.save()
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            instance.delete()

@@ -1,0 +1,36 @@
+"""Serializers for characterisation runs: settings as quantities, with links to their raw files,
+analysis jobs and results."""
+
+from rest_framework import serializers
+
+from labbook.api.serializers import RecordSerializer, link_serializer
+from labbook.characterization.models import CharacterizationRun
+from labbook.files.api.serializers import RawFileRef
+from labbook.jobs.models import AnalysisJob
+from labbook.results.models import BlinkingAnalysis, LifetimeFit, SpectrumResult, XRDResult
+
+JobRef = link_serializer(AnalysisJob, "api:job-detail", "kind", "status", "progress")
+BlinkingRef = link_serializer(
+    BlinkingAnalysis, "api:blinkinganalysis-detail", "n_particles", "on_alpha", "off_alpha"
+)
+LifetimeRef = link_serializer(LifetimeFit, "api:lifetimefit-detail", "n_components", "chi2_red")
+SpectrumRef = link_serializer(SpectrumResult, "api:spectrumresult-detail", "spectrum_kind")
+XRDRef = link_serializer(XRDResult, "api:xrdresult-detail", "mapbi3_detected", "mapbcl3_detected")
+
+
+class RunResultsSerializer(serializers.Serializer):
+    blinking = BlinkingRef(source="blinking_analyses", many=True, read_only=True)
+    lifetime_fits = LifetimeRef(many=True, read_only=True)
+    spectra = SpectrumRef(source="spectrum_results", many=True, read_only=True)
+    xrd = XRDRef(source="xrd_results", many=True, read_only=True)
+
+
+class RunSerializer(RecordSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:run-detail")
+    files = RawFileRef(source="raw_files", many=True, read_only=True)
+    jobs = JobRef(many=True, read_only=True)
+    results = RunResultsSerializer(source="*", read_only=True)
+
+    class Meta:
+        model = CharacterizationRun
+        fields = "__all__"

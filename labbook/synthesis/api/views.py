@@ -1,0 +1,61 @@
+"""API viewsets for chemicals, batches, lineage links, stocks, treatments and samples."""
+
+from django.db.models import Prefetch
+
+from labbook.api.viewsets import RecordViewSet
+from labbook.synthesis.api import serializers as s
+from labbook.synthesis.filters import (
+    BatchFilterSet,
+    BatchLinkFilterSet,
+    ChemicalFilterSet,
+    SampleFilterSet,
+    StockFilterSet,
+    TreatmentFilterSet,
+)
+from labbook.synthesis.models import BatchLink, Chemical, ChlorideStock, PostTreatment, Sample, Synthesis
+
+
+class ChemicalViewSet(RecordViewSet):
+    queryset = Chemical.objects.all()
+    serializer_class = s.ChemicalSerializer
+    filterset_class = ChemicalFilterSet
+    ordering_fields = ["name", "formula", "lot", "supplier", "created_at"]
+
+
+class BatchViewSet(RecordViewSet):
+    queryset = Synthesis.objects.select_related("project", "operator", "pbi2", "mai").prefetch_related(
+        Prefetch("parent_links", queryset=BatchLink.objects.select_related("parent"))
+    )
+    serializer_class = s.BatchSerializer
+    detail_serializer_class = s.BatchDetailSerializer
+    filterset_class = BatchFilterSet
+    ordering_fields = ["date", "code", "kind", "created_at", "volume", "injection_volume", "temperature"]
+
+
+class BatchLinkViewSet(RecordViewSet):
+    queryset = BatchLink.objects.select_related("parent", "child")
+    serializer_class = s.BatchLinkSerializer
+    filterset_class = BatchLinkFilterSet
+    ordering_fields = ["child", "parent", "fraction", "created_at"]
+
+
+class StockViewSet(RecordViewSet):
+    queryset = ChlorideStock.objects.select_related("salt")
+    serializer_class = s.StockSerializer
+    filterset_class = StockFilterSet
+    ordering_fields = ["date", "code", "salt_amount", "solvent_volume"]
+
+
+class TreatmentViewSet(RecordViewSet):
+    queryset = PostTreatment.objects.select_related("batch", "stock", "operator")
+    serializer_class = s.TreatmentSerializer
+    detail_serializer_class = s.TreatmentDetailSerializer
+    filterset_class = TreatmentFilterSet
+    ordering_fields = ["date", "code", "cl_to_i", "solvent_fraction", "nominal_cl_percent", "volume_added"]
+
+
+class SampleViewSet(RecordViewSet):
+    queryset = Sample.objects.select_related("batch", "treatment")
+    serializer_class = s.SampleSerializer
+    filterset_class = SampleFilterSet
+    ordering_fields = ["date", "code", "kind"]
