@@ -175,3 +175,15 @@ def test_pipeline_refuses_bad_options_before_streaming(small_movie, kwargs, name
     # An unreachable scheduler: the refusal must come before any connection is tried.
     with pytest.raises(AnalysisInputError, match=name):
         analyze_blinking_movie(small_movie["dir"] / "m.tif", scheduler_address="tcp://127.0.0.1:1", **kwargs)
+
+
+def test_changepoint_method_in_the_pipeline(client, small_movie):
+    thr = analyze_blinking_movie(small_movie["dir"] / "m.tif", client=client, chunk_frames=100)
+    cp = analyze_blinking_movie(
+        small_movie["dir"] / "m.tif", client=client, chunk_frames=100, method="changepoint"
+    )
+    assert cp.options["method"] == "changepoint" and cp.particles.n == thr.particles.n
+    # High signal-to-noise two-state traces: both assignments agree on >= 98 % of the frames (they differ
+    # only where a bleaching trace nears the threshold or on single-frame dwells).
+    for a, b in zip(thr.analyses, cp.analyses, strict=True):
+        assert np.mean(a.states == b.states) > 0.98
