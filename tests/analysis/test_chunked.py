@@ -183,7 +183,8 @@ def test_changepoint_method_in_the_pipeline(client, small_movie):
         small_movie["dir"] / "m.tif", client=client, chunk_frames=100, method="changepoint"
     )
     assert cp.options["method"] == "changepoint" and cp.particles.n == thr.particles.n
-    # High signal-to-noise two-state traces: both assignments agree on >= 98 % of the frames (they differ
-    # only where a bleaching trace nears the threshold or on single-frame dwells).
-    for a, b in zip(thr.analyses, cp.analyses, strict=True):
-        assert np.mean(a.states == b.states) > 0.98
+    # High signal-to-noise traces: both assignments agree on >= 95 % of the frames. They may differ on
+    # crystals with two nanodomains (three levels: the middle one sits near the threshold, where single
+    # frames and segment means fall on different sides) and on single-frame dwells.
+    agree = [np.mean(a.states == b.states) for a, b in zip(thr.analyses, cp.analyses, strict=True)]
+    assert min(agree) > 0.95 and np.median(agree) > 0.98
