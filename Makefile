@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv install install-test lint bench clean-db help
+.PHONY: demo test venv install install-test chromium lint bench clean-db help
 
 help:
 	@echo "make demo   - create .venv, install, migrate (SQLite unless DATABASE_URL), load the demo series, run its analyses, serve at http://$(HOST):$(PORT)"
@@ -46,7 +46,12 @@ demo: install
 	@echo "serving labbook at http://$(HOST):$(PORT)/ (admin at /admin/); Ctrl-C stops"
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: install-test
+# Headless Chromium for the page tests (tests/labbook/pages/test_browser.py): Debian's packages,
+# driven by Playwright's Python driver (nothing is downloaded at test time).
+chromium:
+	@command -v chromium >/dev/null || { $$(command -v sudo) apt-get update && $$(command -v sudo) apt-get install -y chromium chromium-driver; }
+
+test: install-test chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-test

@@ -16,6 +16,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from bokeh.util.paths import bokehjs_path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LABBOOK_VAR_DIR", BASE_DIR / "var"))
@@ -50,7 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    "labbook.pages.apps.LabbookStaticFilesConfig",  # django.contrib.staticfiles minus BokehJS sources
     "labbook.projects",
     "labbook.files",
     "labbook.synthesis",
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "labbook.archives",
     "labbook.jobs",
     "labbook.results",
+    "labbook.pages",
     "django_tasks_db",
     "rest_framework",
     "rest_framework.authtoken",
@@ -136,6 +138,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True  # serve from the installed packages without collectstatic in development
+# BokehJS from the installed bokeh package (the pages never load it from a CDN).
+STATICFILES_DIRS = [("bokeh/static", bokehjs_path())]
 
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
@@ -157,7 +161,9 @@ ELN_IMPORT_MAX_BYTES = int(os.environ.get("ELN_IMPORT_MAX_BYTES", str(20 * 1024*
 ELN_IMPORT_MAX_ENTRIES = int(os.environ.get("ELN_IMPORT_MAX_ENTRIES", "100000"))
 ELN_IMPORT_MAX_RATIO = float(os.environ.get("ELN_IMPORT_MAX_RATIO", "200"))
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "pages:dashboard"
+LOGOUT_REDIRECT_URL = "login"
 
 # REST API (labbook/api): token and session auth, everything behind login, filters and pagination.
 REST_FRAMEWORK = {

@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 admin.site.site_header = "labbook"
 admin.site.site_title = "labbook"
@@ -10,5 +9,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("files/", include("labbook.files.urls")),
     path("api/", include("labbook.api.urls")),
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("labbook.synthesis.urls")),
+    path("", include("labbook.characterization.urls")),
+    path("", include("labbook.devices.urls")),
+    path("", include("labbook.notebook.urls")),
+    path("", include("labbook.pages.urls")),
 ]

@@ -1,0 +1,153 @@
+"""Run pages: list, a run with its files, jobs and results; attach raw files; start an analysis."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from labbook.characterization.filters import RunFilterSet
+from labbook.characterization.forms import AnalyseForm, AttachFilesForm
+from labbook.characterization.models import CharacterizationRun
+from labbook.files.services import raw_file_store
+from labbook.jobs.services import TECHNIQUE_KINDS, files_by_role, job_submit
+from labbook.pages.lists import filtered_list
+from labbook.projects.selectors import visible
+
+
+def _runs(user):
+    return visible(CharacterizationRun, user).select_related("project", "sample__treatment", "sample__batch")
+
+
+@login_required
+def run_list(request):
+    return filtered_list(
+        request,
+        title="Characterisation runs",
+        filterset_class=RunFilterSet,
+        queryset=_runs(request.user),
+        quick=["q", "technique", "treatment_nominal_cl", "date__gte", "has_results"],
+        columns=["code", "technique", "sample", "treatment", "date", "instrument"],
+        row=lambda r: (
+            reverse("characterization:run-detail", args=[r.pk]),
+            [
+                r.code,
+                r.get_technique_display(),
+                r.sample,
+                r.sample.treatment or "untreated",
+                r.date,
+                r.instrument,
+            ],
+        ),
+    )
+
+
+def _settings(run: CharacterizationRun) -> list[tuple[str, str]]:
+    from labbook.units import format_quantity
+
+    out = []
+    for field in CharacterizationRun._meta.concrete_fields:
+        value = getattr(run, field.name)
+        if hasattr(field, "unit") and value is not None:
+            out.append((field.verbose_name, format_quantity(value, field.unit)))
+        elif field.name in ("frame_count", "emission_band", "scan_range") and value:
+            out.append((field.verbose_name, value))
+    out += [(k, v) for k, v in (run.extra_settings or {}).items()]
+    return out
+
+
+@login_required
+def run_detail(request, pk: int):
+    from labbook.pages import plots
+
+    run = get_object_or_404(_runs(request.user), pk=pk)
+    jobs = run.jobs.order_by("-queued_at")
+    blinking = run.blinking_analyses.select_related("job").first()
+    results = {
+        "blinking": blinking,
+        "particles": blinking.particles.order_by("index") if blinking else [],
+        "lifetime": run.lifetime_fits.first(),
+        "spectra": list(run.spectrum_results.all()),
+        "xrd": run.xrd_results.first(),
+    }
+    plot = None
+    try:
+        plot = plots.run_figure(run, results)
+    except Exception as exc:  # a curve that cannot be drawn must not hide the run's page
+        messages.warning(request, f"could not draw the data: {exc}")
+    return render(
+        request,
+        "characterization/run_detail.html",
+        {
+            "run": run,
+            "settings_rows": _settings(run),
+            "files": run.raw_files.all(),
+            "jobs": jobs,
+            "results": results,
+            "plot": plots.embed(plot) if plot is not None else None,
+            "attach_form": AttachFilesForm(),
+            "analyse_form": AnalyseForm(),
+            "analysable": run.technique in TECHNIQUE_KINDS,
+            "entries": run.entries.all()[:20],
+        },
+    )
+
+
+def _submit(request, run, *, force: bool = False) -> None:
+    kind = TECHNIQUE_KINDS.get(run.technique)
+    if kind is None:
+        messages.warning(request, f"{run.get_technique_display()} runs have no analysis")
+        return
+    files = files_by_role(kind, run.raw_files.all())
+    if not files:
+        messages.warning(request, "attach the raw files first")
+        return
+    try:
+        job = job_submit(kind=kind, files=files, run=run, user=request.user, force=force)
+    except ValidationError as exc:
+        messages.error(request, "analysis not started: " + "; ".join(exc.messages))
+        return
+    messages.success(request, f"analysis job {job.pk} ({job.get_kind_display()}): {job.status}")
+
+
+@login_required
+@require_POST
+def run_attach(request, pk: int):
+    run = get_object_or_404(_runs(request.user), pk=pk)
+    form = AttachFilesForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, "; ".join(errors))
+        return redirect("characterization:run-detail", pk=run.pk)
+    stored = []
+    for f in form.cleaned_data["upload"]:
+        try:
+            raw = raw_file_store(
+                project=run.project,
+                fileobj=f,
+                original_name=f.name,
+                user=request.user,
+                media_type=getattr(f, "content_type", None),
+            )
+            run.raw_files.add(raw)
+        except ValidationError as exc:
+            messages.error(request, f"{f.name} refused: {'; '.join(exc.messages)}")
+            continue
+        stored.append(raw)
+    if stored:
+        messages.success(request, "stored " + ", ".join(r.original_name for r in stored))
+        if form.cleaned_data.get("analyse"):
+            _submit(request, run)
+    return redirect("characterization:run-detail", pk=run.pk)
+
+
+@login_required
+@require_POST
+def run_analyse(request, pk: int):
+    run = get_object_or_404(_runs(request.user), pk=pk)
+    form = AnalyseForm(request.POST)
+    _submit(request, run, force=form.is_valid() and form.cleaned_data["force"])
+    return redirect("characterization:run-detail", pk=run.pk)

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from labbook.notebook import views
+
+app_name = "notebook"
+urlpatterns = [
+    path("notebook/", views.entry_list, name="entry-list"),
+    path("notebook/new/", views.entry_create, name="entry-create"),
+    path("notebook/<int:pk>/", views.entry_detail, name="entry-detail"),
+]

@@ -1,0 +1,57 @@
+"""Notebook pages: entries in Markdown linked to batches, treatments, samples, runs and devices."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from labbook.notebook.filters import EntryFilterSet
+from labbook.notebook.forms import LINKS, EntryForm
+from labbook.notebook.models import NotebookEntry
+from labbook.pages.lists import filtered_list
+from labbook.projects.selectors import visible
+
+
+@login_required
+def entry_list(request):
+    return filtered_list(
+        request,
+        title="Notebook",
+        filterset_class=EntryFilterSet,
+        queryset=visible(NotebookEntry, request.user).select_related("author", "project"),
+        quick=["q", "author_username", "created_at__gte"],
+        columns=["title", "author", "created", "project"],
+        row=lambda e: (
+            reverse("notebook:entry-detail", args=[e.pk]),
+            [e.title, e.author or "", e.created_at.strftime("%Y-%m-%d %H:%M"), e.project],
+        ),
+        actions=[("New entry", reverse("notebook:entry-create"))],
+    )
+
+
+@login_required
+def entry_create(request):
+    initial = {name: request.GET.getlist(name) for name in LINKS if name in request.GET}
+    form = EntryForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            entry = form.save(commit=False)
+            entry.author = entry.created_by = request.user
+            entry.full_clean()
+            entry.save()
+            form.save_m2m()
+        messages.success(request, f"saved “{entry.title}”")
+        return redirect("notebook:entry-detail", pk=entry.pk)
+    return render(request, "notebook/entry_form.html", {"form": form, "title": "New notebook entry"})
+
+
+@login_required
+def entry_detail(request, pk: int):
+    entry = get_object_or_404(visible(NotebookEntry, request.user).select_related("author"), pk=pk)
+    links = [(name, list(getattr(entry, name).all())) for name in LINKS]
+    return render(
+        request, "notebook/entry_detail.html", {"entry": entry, "links": [x for x in links if x[1]]}
+    )

@@ -1,0 +1,188 @@
+"""The dashboard, the treatment comparison, and the particle pages."""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.shortcuts import get_object_or_404, render
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from labbook.jobs.models import ACTIVE, AnalysisJob
+from labbook.notebook.models import NotebookEntry
+from labbook.pages import comparison, plots
+from labbook.pages.lists import filtered_list
+from labbook.projects.selectors import visible
+from labbook.results.filters import ParticleFilterSet
+from labbook.results.models import ResultArtifact
+from labbook.results.selectors import particles_visible
+from labbook.synthesis.models import PostTreatment, Synthesis
+
+
+@login_required
+def dashboard(request):
+    user = request.user
+    jobs = visible(AnalysisJob, user).select_related("run", "measurement__device")
+    return render(
+        request,
+        "pages/dashboard.html",
+        {
+            "entries": visible(NotebookEntry, user).select_related("author")[:6],
+            "batches": visible(Synthesis, user).select_related("operator")[:8],
+            "treatments": visible(PostTreatment, user).select_related("batch")[:8],
+            "active_jobs": jobs.filter(status__in=ACTIVE).order_by("queued_at")[:20],
+            "recent_jobs": jobs.exclude(status__in=ACTIVE).order_by("-finished_at")[:8],
+        },
+    )
+
+
+@login_required
+def compare(request):
+    """Treatments side by side. ``?treatment=<id>&treatment=<id>...``; default the 0/3/9/17 % series.
+    The page reports its own server time and number of SQL queries."""
+    user = request.user
+    start = time.perf_counter()
+    with CaptureQueriesContext(connection) as queries:
+        choices = list(comparison.treatments_with_results(user).select_related("batch"))
+        try:
+            chosen = [int(x) for x in request.GET.getlist("treatment")]
+        except ValueError:
+            chosen = []
+        chosen = [
+            pk for pk in chosen if any(t.pk == pk for t in choices)
+        ] or comparison.default_treatment_ids(user)
+        data = comparison.comparison_data(user=user, treatment_ids=chosen)
+        figures = plots.comparison_layout(data) if data["treatments"] else {}
+    script, divs = plots.components(figures) if figures else ("", {})
+    elapsed = time.perf_counter() - start
+    response = render(
+        request,
+        "pages/compare.html",
+        {
+            "choices": choices,
+            "chosen": set(chosen),
+            "series": data["series"],
+            "script": script,
+            "divs": divs,
+            "n_plots": len(divs),
+            "server_ms": 1000 * elapsed,
+            "n_queries": len(queries),
+        },
+    )
+    response["Server-Timing"] = f"app;dur={1000 * elapsed:.1f}"
+    response["X-Query-Count"] = str(len(queries))
+    return response
+
+
+def _class_label(p) -> str:
+    return p.trace_class + (f" ({p.subclass})" if p.subclass else "")
+
+
+@login_required
+def particle_list(request):
+    from labbook.units import format_quantity
+
+    qs = particles_visible(request.user).select_related("analysis__run__sample__treatment")
+    return filtered_list(
+        request,
+        title="Particles",
+        filterset_class=ParticleFilterSet,
+        queryset=qs.defer("on_dwell_s", "off_dwell_s"),
+        quick=[
+            "trace_class",
+            "edge__lt",
+            "edge__gte",
+            "treatment_nominal_cl",
+            "alpha_on__gte",
+            "alpha_on__lte",
+        ],
+        columns=[
+            "particle",
+            "run",
+            "treatment",
+            "class",
+            "edge",
+            "α_on",
+            "α_off",
+            "fraction ON",
+            "correlation",
+        ],
+        row=lambda p: (
+            reverse("pages:particle-detail", args=[p.pk]),
+            [
+                f"#{p.index}",
+                p.analysis.run.code,
+                p.analysis.run.sample.treatment or "untreated",
+                _class_label(p),
+                "" if p.edge is None else format_quantity(p.edge, "um", digits=3),
+                plots._fmt(p.alpha_on),
+                plots._fmt(p.alpha_off),
+                plots._fmt(p.fraction_on),
+                plots._fmt(p.correlation_mean, 3),
+            ],
+        ),
+    )
+
+
+@login_required
+def particle_detail(request, pk: int):
+    import numpy as np
+
+    from analysis.blinking.traces import changepoint_states, threshold_states
+
+    p = get_object_or_404(particles_visible(request.user).select_related("analysis__job"), pk=pk)
+    analysis = p.analysis
+    artifacts = {
+        a.name: a
+        for a in ResultArtifact.objects.filter(job=analysis.job_id, name__in=["traces", "correlation_map"])
+    }
+    bin_time_s = float(analysis.bin_time.to("s").magnitude)
+    method = (analysis.parameters or {}).get("method", "threshold")
+    figure = None
+    if "traces" in artifacts:
+        traces = artifacts["traces"].load()
+        trace = np.asarray(traces[:, p.index - 1], dtype=float)
+        threshold = p.threshold if p.threshold is not None else float(np.median(trace))
+        states = (
+            changepoint_states(trace, threshold)
+            if method == "changepoint"
+            else threshold_states(trace, threshold)
+        )
+        corr = artifacts["correlation_map"].load() if "correlation_map" in artifacts else None
+        figure = plots.particle_layout(
+            particle=p, trace=trace, states=states, bin_time_s=bin_time_s, corr_map=corr, method=method
+        )
+    fmt = plots._fmt
+    rows = [
+        ("class", _class_label(p)),
+        ("edge length", "–" if p.edge is None else f"{p.edge.to('um').magnitude:.3g} µm"),
+        ("centroid (y, x)", f"{p.centroid_y_px:.1f}, {p.centroid_x_px:.1f} px"),
+        ("threshold", f"{fmt(p.threshold, 1)} counts/frame"),
+        ("fraction ON", fmt(p.fraction_on)),
+        (
+            "mean ON / OFF time",
+            f"{fmt(p.mean_on and p.mean_on.to('s').magnitude)} s / {fmt(p.mean_off and p.mean_off.to('s').magnitude)} s",
+        ),
+        (
+            "α_on",
+            f"{fmt(p.alpha_on)} ± {fmt(p.alpha_on_err)}  (μ_on {fmt(p.mu_on and p.mu_on.to('1/s').magnitude, 3)} 1/s, {p.n_on} ON dwells)",
+        ),
+        (
+            "α_off",
+            f"{fmt(p.alpha_off)} ± {fmt(p.alpha_off_err)}  (μ_off {fmt(p.mu_off and p.mu_off.to('1/s').magnitude, 3)} 1/s, {p.n_off} OFF dwells)",
+        ),
+        ("mean correlation r", fmt(p.correlation_mean, 3)),
+        ("bin time", f"{bin_time_s * 1e3:g} ms"),
+    ]
+    return render(
+        request,
+        "pages/particle_detail.html",
+        {
+            "p": p,
+            "run": analysis.run,
+            "rows": rows,
+            "plot": plots.embed(figure) if figure is not None else None,
+        },
+    )

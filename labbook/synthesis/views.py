@@ -1,0 +1,306 @@
+"""Bench pages for batches, post-treatments and samples: lists, details, forms, clone, live Cl:I."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from labbook.pages.lists import filtered_list
+from labbook.projects.selectors import visible
+from labbook.synthesis import selectors, services
+from labbook.synthesis.filters import BatchFilterSet, SampleFilterSet, TreatmentFilterSet
+from labbook.synthesis.forms import RECIPE_FIELDS, SynthesisForm, TreatmentForm
+from labbook.synthesis.models import ChlorideStock, PostTreatment, Synthesis
+from labbook.units import QuantityFormField, format_quantity
+
+
+def _q(value, unit: str, digits: int = 4) -> str:
+    return "" if value is None else format_quantity(value, unit, digits=digits)
+
+
+def add_errors(form, exc: ValidationError) -> None:
+    """A service's ValidationError onto the form: by field where the form has it, else at the top."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# --- batches -----------------------------------------------------------------------------------
+@login_required
+def batch_list(request):
+    return filtered_list(
+        request,
+        title="Batches",
+        filterset_class=BatchFilterSet,
+        queryset=selectors.batch_list(user=request.user),
+        quick=["q", "kind", "date__gte", "date__lte", "operator_username"],
+        columns=["code", "kind", "date", "operator", "injection volume", "suspension volume", "project"],
+        row=lambda b: (
+            reverse("synthesis:batch-detail", args=[b.pk]),
+            [
+                b.code,
+                b.get_kind_display(),
+                b.date,
+                b.operator or "",
+                _q(b.injection_volume, "mL"),
+                _q(b.volume, "mL"),
+                b.project,
+            ],
+        ),
+        actions=[("New synthesis", reverse("synthesis:batch-create"))],
+    )
+
+
+def _recipe_rows(batch: Synthesis) -> list[tuple[str, str]]:
+    rows = []
+    for name in RECIPE_FIELDS:
+        field = Synthesis._meta.get_field(name)
+        value = getattr(batch, name)
+        if value in (None, ""):
+            continue
+        if hasattr(field, "unit"):
+            value = format_quantity(value, field.unit)
+        rows.append((field.verbose_name, value))
+    return rows
+
+
+@login_required
+def batch_detail(request, pk: int):
+    from labbook.pages import plots
+
+    batch = get_object_or_404(selectors.batch_list(user=request.user), pk=pk)
+    lineage = selectors.batch_lineage(batch)
+    iodide = batch.iodide_amount()
+    return render(
+        request,
+        "synthesis/batch_detail.html",
+        {
+            "batch": batch,
+            "recipe": _recipe_rows(batch),
+            "iodide": _q(iodide, "umol"),
+            "lineage": lineage,
+            "lineage_plot": plots.embed(plots.lineage_figure(lineage)),
+            "treatments": batch.treatments.select_related("stock").all(),
+            "samples": batch.samples.select_related("treatment").all(),
+            "entries": batch.entries.all()[:20],
+        },
+    )
+
+
+def _save_synthesis(request, form, *, source: Synthesis | None = None):
+    data = dict(form.cleaned_data)
+    project, code, date = data.pop("project"), data.pop("code"), data.pop("date")
+    try:
+        batch = services.synthesis_create(project=project, code=code, date=date, user=request.user, **data)
+    except ValidationError as exc:
+        add_errors(form, exc)
+        return None
+    messages.success(
+        request, f"recorded batch {batch.code}" + (f" (cloned from {source.code})" if source else "")
+    )
+    return batch
+
+
+@login_required
+def batch_create(request):
+    form = SynthesisForm(request.POST or None, user=request.user, initial={"date": dt.date.today()})
+    if request.method == "POST" and form.is_valid():
+        batch = _save_synthesis(request, form)
+        if batch is not None:
+            return redirect("synthesis:batch-detail", pk=batch.pk)
+    return render(request, "synthesis/batch_form.html", {"form": form, "title": "New synthesis"})
+
+
+def _next_code(code: str) -> str:
+    """BATCH-07 -> BATCH-08 (the number at the end, incremented, keeping its width); else code-2."""
+    head = code.rstrip("0123456789")
+    tail = code[len(head) :]
+    if not tail:
+        return f"{code}-2"
+    return f"{head}{int(tail) + 1:0{len(tail)}d}"
+
+
+@login_required
+def batch_clone(request, pk: int):
+    """A new synthesis form pre-filled with ``pk``'s recipe (yesterday's recipe, one volume changed)."""
+    source = get_object_or_404(selectors.batch_list(user=request.user), pk=pk)
+    initial = {name: getattr(source, name) for name in RECIPE_FIELDS}
+    code = _next_code(source.code)
+    while Synthesis.objects.filter(code=code).exists():
+        code = _next_code(code)
+    initial.update(
+        project=source.project, code=code, date=dt.date.today(), notes=f"cloned from {source.code}"
+    )
+    form = SynthesisForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        batch = _save_synthesis(request, form, source=source)
+        if batch is not None:
+            return redirect("synthesis:batch-detail", pk=batch.pk)
+    return render(
+        request,
+        "synthesis/batch_form.html",
+        {"form": form, "title": f"New synthesis cloned from {source.code}", "source": source},
+    )
+
+
+# --- treatments --------------------------------------------------------------------------------
+@login_required
+def treatment_list(request):
+    return filtered_list(
+        request,
+        title="Post-treatments",
+        filterset_class=TreatmentFilterSet,
+        queryset=selectors.treatment_list(user=request.user),
+        quick=["q", "nominal_cl_percent", "cl_to_i__gte", "cl_to_i__lte", "date__gte", "batch_code"],
+        columns=["code", "batch", "stock", "volume added", "Cl:I", "ethanol/toluene", "nominal", "date"],
+        row=lambda t: (
+            reverse("synthesis:treatment-detail", args=[t.pk]),
+            [
+                t.code,
+                t.batch,
+                t.stock.code,
+                _q(t.volume_added, "uL"),
+                _q(t.cl_to_i, "percent"),
+                _q(t.solvent_fraction, "percent"),
+                "" if t.nominal_cl_percent is None else f"{t.nominal_cl_percent:g} %",
+                t.date,
+            ],
+        ),
+        actions=[("New treatment", reverse("synthesis:treatment-create"))],
+    )
+
+
+@login_required
+def treatment_detail(request, pk: int):
+    t = get_object_or_404(selectors.treatment_list(user=request.user), pk=pk)
+    return render(
+        request,
+        "synthesis/treatment_detail.html",
+        {
+            "t": t,
+            "rows": [
+                ("batch (portion)", t.batch),
+                ("stock", t.stock),
+                ("volume added", _q(t.volume_added, "uL")),
+                ("suspension volume", _q(t.effective_suspension_volume(), "mL")),
+                ("Cl added", _q(t.chloride_amount, "umol")),
+                ("iodide in portion", _q(t.iodide_amount, "umol")),
+                ("Cl:I (molar)", _q(t.cl_to_i, "percent")),
+                ("ethanol/toluene (v/v)", _q(t.solvent_fraction, "percent")),
+                ("nominal", "" if t.nominal_cl_percent is None else f"{t.nominal_cl_percent:g} % Cl"),
+                (
+                    "stirring",
+                    " at ".join(x for x in [_q(t.stirring_time, "min"), _q(t.stirring_speed, "rpm")] if x),
+                ),
+                ("date", t.date),
+                ("operator", t.operator or ""),
+            ],
+            "samples": t.samples.all(),
+            "entries": t.entries.all()[:20],
+        },
+    )
+
+
+@login_required
+def treatment_create(request):
+    initial = {"date": dt.date.today()}
+    if "batch" in request.GET:
+        initial["batch"] = request.GET["batch"]
+    form = TreatmentForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            t = services.treatment_create(
+                batch=data.pop("batch"),
+                stock=data.pop("stock"),
+                code=data.pop("code"),
+                date=data.pop("date"),
+                volume_added=data.pop("volume_added"),
+                user=request.user,
+                **data,
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"recorded {t.code}: Cl:I {_q(t.cl_to_i, 'percent')}, ethanol {_q(t.solvent_fraction, 'percent')}",
+            )
+            return redirect("synthesis:treatment-detail", pk=t.pk)
+    return render(request, "synthesis/treatment_form.html", {"form": form, "title": "New post-treatment"})
+
+
+@login_required
+@require_GET
+def treatment_derive(request):
+    """The derived Cl:I and ethanol fraction for what is typed so far, computed by the model's own
+    ``PostTreatment.compute_derived`` (labbook.synthesis.chemistry); {"error": ...} when it cannot be."""
+    try:
+        batch = visible(Synthesis, request.user).get(pk=int(request.GET.get("batch", "")))
+        stock = visible(ChlorideStock, request.user).get(pk=int(request.GET.get("stock", "")))
+    except (ValueError, Synthesis.DoesNotExist, ChlorideStock.DoesNotExist):
+        return JsonResponse({"error": "choose a batch and a stock"})
+    try:
+        volume = QuantityFormField(unit="uL", required=True).clean(request.GET.get("volume_added", ""))
+        suspension = QuantityFormField(unit="mL", required=False).clean(
+            request.GET.get("suspension_volume", "")
+        )
+        t = PostTreatment(batch=batch, stock=stock, volume_added=volume, suspension_volume=suspension)
+        t.compute_derived()
+    except ValidationError as exc:
+        return JsonResponse({"error": "; ".join(exc.messages)})
+    plan = {}
+    for target in (3, 9, 17):
+        try:
+            plan[f"{target}"] = _q(
+                services.treatment_plan(batch=batch, stock=stock, target_cl_percent=target), "uL", 3
+            )
+        except ValidationError:
+            pass
+    return JsonResponse(
+        {
+            "cl_to_i_percent": t.cl_to_i.to("percent").magnitude,
+            "cl_to_i": _q(t.cl_to_i, "percent"),
+            "solvent_fraction_percent": t.solvent_fraction.to("percent").magnitude,
+            "solvent_fraction": _q(t.solvent_fraction, "percent"),
+            "chloride": _q(t.chloride_amount, "umol"),
+            "iodide": _q(t.iodide_amount, "umol"),
+            "plan_uL": plan,
+        }
+    )
+
+
+# --- samples -----------------------------------------------------------------------------------
+@login_required
+def sample_list(request):
+    return filtered_list(
+        request,
+        title="Samples",
+        filterset_class=SampleFilterSet,
+        queryset=selectors.sample_list(user=request.user),
+        quick=["q", "kind", "treatment_nominal_cl", "batch_date__gte"],
+        columns=["code", "kind", "batch", "treatment", "substrate", "date"],
+        row=lambda s: (
+            reverse("synthesis:sample-detail", args=[s.pk]),
+            [s.code, s.get_kind_display(), s.batch, s.treatment or "untreated", s.substrate, s.date],
+        ),
+    )
+
+
+@login_required
+def sample_detail(request, pk: int):
+    s = get_object_or_404(selectors.sample_list(user=request.user), pk=pk)
+    return render(
+        request,
+        "synthesis/sample_detail.html",
+        {"s": s, "runs": s.runs.all(), "devices": s.devices.all(), "entries": s.entries.all()[:20]},
+    )
