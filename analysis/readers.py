@@ -310,6 +310,11 @@ def _read_ptu(path, curve) -> DecayHistogram:
     import ptufile
 
     with ptufile.PtuFile(path) as ptu:
+        for key in ("ImgHdr_LineStart", "ImgHdr_LineStop", "ImgHdr_Frame"):
+            # marker bit numbers; ptufile computes 2**(value - 1), so a corrupt value would exhaust memory
+            value = ptu.tags.get(key)
+            if value is not None and not (isinstance(value, int) and 0 <= value <= 64):
+                raise AnalysisInputError(f"{path}: corrupt marker tag {key}={value!r}")
         if not ptu.is_t3:
             raise AnalysisInputError(f"{path}: T2 PTU file has no TCSPC histogram (T3 mode expected)")
         expected = ptu.record_offset + 4 * int(ptu.tags.get("TTResult_NumberOfRecords", 0))
@@ -343,7 +348,12 @@ def _read_ptu(path, curve) -> DecayHistogram:
 def _read_sdt(path, curve) -> DecayHistogram:
     import sdtfile
 
-    sdt = sdtfile.SdtFile(path)
+    # memory-mapped: a corrupt block length then fails on the short file instead of allocating gigabytes
+    with sdtfile.SdtFile(path, memmap=True) as sdt:
+        return _decay_from_sdt(path, sdt, curve)
+
+
+def _decay_from_sdt(path, sdt, curve) -> DecayHistogram:
     if not sdt.data:
         raise AnalysisInputError(f"{path}: SDT file holds no data blocks")
     if not 0 <= curve < len(sdt.data):
@@ -354,6 +364,8 @@ def _read_sdt(path, curve) -> DecayHistogram:
     if times.size != counts.size or times.size < 2:
         raise AnalysisInputError(f"{path}: time axis does not match the histogram")
     dt_ns = float(times[1] - times[0])
+    if not (np.isfinite(dt_ns) and dt_ns > 0):
+        raise AnalysisInputError(f"{path}: invalid TCSPC bin width {dt_ns!r} ns")
     rep = None
     try:  # the sync rate counted during the measurement, when the file recorded it
         rate = float(sdt.measure_info[curve]["StopInfo"]["max_sync_rate"][0])
@@ -576,7 +588,7 @@ def _read_xrdml(path) -> XrdPattern:
         raise AnalysisInputError(f"{path}: XML with DOCTYPE/ENTITY declarations is refused")
     try:
         root = ET.parse(io.BytesIO(raw)).getroot()
-    except ET.ParseError as exc:
+    except (ET.ParseError, LookupError, UnicodeError, ValueError) as exc:  # LookupError: unknown encoding
         raise AnalysisInputError(f"{path}: not well-formed XML ({exc})") from exc
     if _local(root.tag) != "xrdMeasurements":
         raise AnalysisInputError(f"{path}: root element is {_local(root.tag)!r}, expected 'xrdMeasurements'")

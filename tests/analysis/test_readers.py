@@ -286,3 +286,83 @@ def test_iv_without_current_columns(tmp_path):
     path.write_text("\n".join(f"{i},{i},{i}" for i in range(10)))
     with pytest.raises(AnalysisInputError, match="no column names"):
         read_electrical(path)
+
+
+@pytest.mark.parametrize(
+    ("reader", "suffix"),
+    [
+        (read_decay, ".csv"),
+        (read_decay, ".ptu"),
+        (read_decay, ".phu"),
+        (read_decay, ".sdt"),
+        (read_electrical, ".csv"),
+        (read_spectrum, ".txt"),
+        (read_xrd, ".xrdml"),
+        (read_xrd, ".xy"),
+    ],
+)
+def test_arbitrary_bytes_never_escape_as_anything_but_input_errors(tmp_path, reader, suffix):
+    # property test: whatever the bytes (random, or a real sample with some bytes flipped), a reader
+    # returns a result or raises AnalysisInputError, never another exception
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    sample = {".ptu": "decay.ptu", ".phu": "decay.phu", ".sdt": "decay.sdt", ".xrdml": "xrd.xrdml"}.get(
+        suffix, "decay.csv"
+    )
+    base = (SAMPLES / sample).read_bytes()
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        st.one_of(
+            st.binary(max_size=2000),
+            st.lists(st.tuples(st.integers(0, len(base) - 1), st.integers(0, 255)), max_size=20).map(
+                lambda flips: bytes(_flip(base, flips))
+            ),
+            st.integers(0, len(base)).map(lambda n: base[:n]),
+        )
+    )
+    def check(content):
+        path = tmp_path / f"f{suffix}"
+        path.write_bytes(content)
+        try:
+            reader(path)
+        except AnalysisInputError:
+            pass
+
+    check()
+
+
+def test_sdt_with_a_corrupt_block_length_does_not_allocate_gigabytes(tmp_path):
+    # found by the property test above: these flips make sdtfile expect 7.6e8 items (2.8 GiB). The reader
+    # memory-maps the file, so the short file is detected instead of allocated.
+    flips = [(158, 124), (300, 210), (478, 122), (536, 49), (953, 201), (957, 140), (992, 95), (993, 251)]
+    flips += [(1182, 78), (2193, 167), (2577, 182), (2921, 21), (3191, 124), (3635, 198), (3648, 223)]
+    flips += [(3767, 242), (3939, 153), (3988, 176), (4159, 139)]
+    path = tmp_path / "bomb.sdt"
+    path.write_bytes(bytes(_flip((SAMPLES / "decay.sdt").read_bytes(), flips)))
+    with pytest.raises(AnalysisInputError, match="expected 763363728 items"):
+        read_decay(path)
+
+
+def test_ptu_with_a_corrupt_marker_tag_is_refused_before_ptufile_computes_2_to_its_power(tmp_path):
+    # found by fuzzing: ptufile evaluates 2**(ImgHdr_LineStart - 1); a corrupt value exhausts memory
+    data = bytearray((SAMPLES / "decay.ptu").read_bytes())
+    at = data.find(b"ImgHdr_LineStart") + 40  # tag: 32-byte name, int32 index, uint32 type, 8-byte value
+    data[at : at + 8] = (2**40).to_bytes(8, "little")
+    path = tmp_path / "bomb.ptu"
+    path.write_bytes(bytes(data))
+    with pytest.raises(AnalysisInputError, match="corrupt marker tag ImgHdr_LineStart"):
+        read_decay(path)
+
+
+def _flip(data: bytes, flips) -> bytearray:
+    out = bytearray(data)
+    for pos, value in flips:
+        out[pos] = value
+    return out
