@@ -306,6 +306,8 @@ def analyze_blinking_movie(
         analyses = [a for batch in c.gather(futures) for a in batch]
         lap("trace analyses")
         del traces_future, futures
+    if own:
+        lap("cluster shutdown")
     t_max = info.frames * bin_time
     kw = dict(t_min_s=bin_time, bin_time_s=bin_time, t_max_s=t_max)
     on_all, off_all = pool_dwells(analyses, "on"), pool_dwells(analyses, "off")
