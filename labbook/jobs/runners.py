@@ -476,7 +476,7 @@ class PhotodetectorRunner(CommandRunner):
         return {k: v for k, v in out.items() if v is not None}
 
     def argv(self, paths, params):
-        argv = [paths["data"], "--bias", f"{params['bias_v']}V"]
+        argv = [paths["data"], f"--bias={params['bias_v']}V"]  # "=": a negative bias is not an option
         if "area_cm2" in params:
             argv += ["--area", f"{params['area_cm2']}cm^2"]
         if "power_w_per_cm2" in params:
