@@ -99,6 +99,16 @@ class ElnError(ValidationError):
 # ----------------------------------------------------------------------------------------------
 # export
 # ----------------------------------------------------------------------------------------------
+def _is_uncertainty(model, f: models.Field) -> bool:
+    """Is ``f`` the ``<name>_err`` companion column of a QuantityField?"""
+    if not f.name.endswith("_err") or isinstance(f, QuantityField):
+        return False
+    try:
+        return isinstance(model._meta.get_field(f.name[:-4]), QuantityField)
+    except Exception:  # noqa: BLE001 - FieldDoesNotExist
+        return False
+
+
 def _person_id(user) -> str:
     return f"#person-{user.get_username()}"
 
@@ -130,7 +140,7 @@ def _property(node_id: str, f: models.Field, obj, ids, persons) -> dict:
         if value is not None:
             pv["value"] = value
         return pv
-    if f.name.endswith("_err") and isinstance(f, models.FloatField):
+    if _is_uncertainty(type(obj), f):
         base = type(obj)._meta.get_field(f.name[:-4])
         pv["unitText"] = base.unit
         if base.unit in UNIT_CODES:
@@ -495,7 +505,7 @@ class _Importer:
             return None
         value = pv["value"]
         name = f"{model._meta.label}.{f.name}"
-        if isinstance(f, QuantityField) or (f.name.endswith("_err") and isinstance(f, models.FloatField)):
+        if isinstance(f, QuantityField) or _is_uncertainty(model, f):
             unit = pv.get("unitText") or UNITS_BY_CODE.get(pv.get("unitCode"))
             target = f.unit if isinstance(f, QuantityField) else model._meta.get_field(f.name[:-4]).unit
             if not unit or unit == target:
@@ -554,7 +564,12 @@ class _Importer:
                     )
                 m2m[rel.name] = [self.by_node[r] for r in refs]
         self.by_node[node["@id"]] = obj
-        return obj, m2m, {k: v for k, v in node.items() if k not in {"variableMeasured", "hasPart"}}
+        known = {f.name for f in content_fields(model)} | {m.name for m in model._meta.many_to_many}
+        raw = {k: v for k, v in node.items() if k not in {"variableMeasured", "hasPart"}}
+        unmapped = [pv for name, pv in pvs.items() if name not in known]
+        if unmapped:  # properties this labbook has no field for (another version's): kept, not dropped
+            raw["unmapped"] = unmapped
+        return obj, m2m, raw
 
     def import_foreign_dataset(self, project, node: dict, files: list[dict]):
         """A dataset from another ELN: a notebook entry with its text, properties and files."""
@@ -582,6 +597,9 @@ class _Importer:
         raw = dict(node)
         raw["variableMeasured"] = raw_props
         raw["hasPart"] = [self.a.nodes.get(_ref(p), p) for p in _as_list(node.get("hasPart"))]
+        for key in ("author", "comment", "mentions", "about"):  # resolve the referenced nodes
+            if key in node:
+                raw[key] = [self.a.nodes.get(_ref(r), r) for r in _as_list(node[key])]
         return entry, {"raw_files": raws}, raw
 
 

@@ -250,7 +250,9 @@ def test_import_an_archive_written_by_another_eln(admin_user, tmp_path):
         assert fh.read() == PAYLOAD
     mark = ImportedRecord.objects.get(project=project)
     assert mark.source == "eLabFTW" and mark.record() == entry
-    assert mark.raw["comment"] == [{"@id": "#comment-1"}]  # unmapped content kept as raw JSON
+    # unmapped content is kept as raw JSON, referenced nodes resolved
+    assert mark.raw["comment"][0]["text"] == "looks good"
+    assert mark.raw["author"][0]["familyName"] == "Lovelace"
     assert {p["propertyID"] if "propertyID" in p else p["name"] for p in mark.raw["variableMeasured"]} == {
         "thickness",
         "anneal temperature",
