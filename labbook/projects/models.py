@@ -229,9 +229,11 @@ class ProjectRecord(models.Model):
         attributed = self._state.adding and self.created_by_id and "_history_user" not in self.__dict__
         if attributed:
             self._history_user = self.created_by
-        if self.pk is not None and not kwargs.get("force_insert"):
+        if self.pk is not None and not self._state.adding and not kwargs.get("force_insert"):
             self._expected_version = self.version or 0
             self.version = self._expected_version + 1
+            if kwargs.get("update_fields") is not None:  # a partial save is a change too
+                kwargs["update_fields"] = {*kwargs["update_fields"], "version", "modified_at"}
         try:
             if getattr(self, "_expected_version", None) is not None:
                 # a savepoint, so a refused update leaves the caller's transaction usable

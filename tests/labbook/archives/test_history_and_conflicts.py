@@ -127,3 +127,17 @@ def test_saving_the_same_instance_twice_is_not_a_conflict():
     batch.notes = "b"
     batch.save()
     assert batch.version == 3
+
+
+def test_partial_saves_bump_the_version_and_are_checked_too():
+    batch = SynthesisFactory()
+    other = Synthesis.objects.get(pk=batch.pk)
+    batch.notes = "a"
+    batch.save(update_fields=["notes"])
+    assert Synthesis.objects.get(pk=batch.pk).version == 2 == batch.version
+    other.notes = "b"
+    with pytest.raises(ConflictError):
+        other.save(update_fields=["notes"])
+    batch.notes = "c"
+    batch.save(update_fields=["notes"])  # the up-to-date instance goes on saving
+    assert Synthesis.objects.get(pk=batch.pk).notes == "c"
