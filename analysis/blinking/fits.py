@@ -310,7 +310,7 @@ def fit_truncated_power_law(
 
 @functools.lru_cache(maxsize=32)
 def _support_nodes(k_min: int, k_max: int, *, explicit: int = 512, panels: int = 4, order: int = 16):
-    r"""Points and weights that sum a smooth function over the integers ``k_min..k_max``.
+    r"""Points, weights and sufficient statistics that sum a smooth function over ``k_min..k_max``.
 
     The first ``explicit`` integers are kept as they are (weight 1); the rest of the sum is the integral
     of the same function over ``[k_min + explicit - 1/2, k_max + 1/2]`` (midpoint rule, relative error
@@ -320,7 +320,7 @@ def _support_nodes(k_min: int, k_max: int, *, explicit: int = 512, panels: int =
     """
     if k_max - k_min + 1 <= explicit + panels * order:
         k = np.arange(k_min, k_max + 1, dtype=float)
-        return _readonly(k), _readonly(np.ones_like(k))
+        return _readonly(k), _readonly(np.ones_like(k)), _stats(k)
     head = np.arange(k_min, k_min + explicit, dtype=float)
     a, b = np.log(k_min + explicit - 0.5), np.log(k_max + 0.5)
     xg, wg = np.polynomial.legendre.leggauss(order)
@@ -330,7 +330,15 @@ def _support_nodes(k_min: int, k_max: int, *, explicit: int = 512, panels: int =
     )
     wu = np.concatenate([0.5 * (hi - lo) * wg for lo, hi in zip(edges[:-1], edges[1:], strict=True)])
     tail = np.exp(u)  # dx = x du
-    return _readonly(np.concatenate([head, tail])), _readonly(np.concatenate([np.ones_like(head), wu * tail]))
+    x = np.concatenate([head, tail])
+    return _readonly(x), _readonly(np.concatenate([np.ones_like(head), wu * tail])), _stats(x)
+
+
+def _stats(x: np.ndarray) -> np.ndarray:
+    """Sufficient statistics and their products, ``(ln k, k, ln^2 k, k ln k, k^2)``: each Newton step is
+    then one exp and one matrix-vector product."""
+    lx = np.log(x)
+    return _readonly(np.stack([lx, x, lx * lx, lx * x, x * x]))
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -351,11 +359,8 @@ def _fit_discrete_bounded(t: np.ndarray, *, t_min_s: float, bin_time_s: float, t
     k_max = int(round(t_max_s / bin_time_s))
     kobs = np.rint(t / bin_time_s)
     n = kobs.size
-    grid, weight = _support_nodes(k_min, k_max)
-    lgrid = np.log(grid)
-    # Sufficient statistics and their products on the support, once: each Newton step is then one exp
-    # and five dot products.
-    stats = np.stack([lgrid, grid, lgrid * lgrid, lgrid * grid, grid * grid])
+    grid, weight, stats = _support_nodes(k_min, k_max)
+    lgrid = stats[0]
     s1, s2 = float(np.log(kobs).mean()), float(kobs.mean())
 
     def moments(alpha, lam):
@@ -373,12 +378,16 @@ def _fit_discrete_bounded(t: np.ndarray, *, t_min_s: float, bin_time_s: float, t
     free = np.array([True, True])
     f, g, h = moments(*x)
     for _ in range(100):
-        gg = np.where(free, g, 0.0)
-        hh = np.where(np.outer(free, free), h, np.eye(2))
-        try:
-            step = -np.linalg.solve(hh, gg)
-        except np.linalg.LinAlgError:
-            step = -gg
+        if free[1]:  # 2 x 2 Newton step in closed form (np.linalg.solve costs more than the exp here)
+            gg = g
+            det = h[0, 0] * h[1, 1] - h[0, 1] * h[1, 0]
+            if det > 0:
+                step = -np.array([h[1, 1] * g[0] - h[0, 1] * g[1], h[0, 0] * g[1] - h[1, 0] * g[0]]) / det
+            else:
+                step = -g
+        else:
+            gg = np.array([g[0], 0.0])
+            step = np.array([-g[0] / h[0, 0] if h[0, 0] > 0 else -g[0], 0.0])
         decrement = float(-(gg @ step))  # Newton decrement^2: the predicted NLL gain per event
         if decrement < 1e-14:
             break
