@@ -14,6 +14,14 @@ from labbook.notebook.models import NotebookEntry
 from labbook.pages.lists import filtered_list
 from labbook.projects.selectors import visible
 
+DETAIL = {
+    "batches": "synthesis:batch-detail",
+    "treatments": "synthesis:treatment-detail",
+    "samples": "synthesis:sample-detail",
+    "runs": "characterization:run-detail",
+    "devices": "devices:device-detail",
+}
+
 
 @login_required
 def entry_list(request):
@@ -51,7 +59,10 @@ def entry_create(request):
 @login_required
 def entry_detail(request, pk: int):
     entry = get_object_or_404(visible(NotebookEntry, request.user).select_related("author"), pk=pk)
-    links = [(name, list(getattr(entry, name).all())) for name in LINKS]
+    links = [
+        (name, [(reverse(DETAIL[name], args=[o.pk]), o) for o in getattr(entry, name).all()])
+        for name in LINKS
+    ]
     return render(
         request, "notebook/entry_detail.html", {"entry": entry, "links": [x for x in links if x[1]]}
     )

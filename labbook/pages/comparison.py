@@ -50,6 +50,40 @@ def default_treatment_ids(user) -> list[int]:
     return list(treatments_with_results(user).values_list("pk", flat=True)[:4])
 
 
+#: bump when the figures change, so cached pages are drawn again
+FIGURES_VERSION = 1
+
+
+def fingerprint(*, user, treatment_ids: list[int]) -> str | None:
+    """A cache key for the comparison figures of ``treatment_ids`` as ``user`` sees them: changes
+    when a treatment is edited or an analysis of one of them finishes (3 queries)."""
+    import hashlib
+
+    from django.db.models import Count, Max
+
+    from labbook.jobs.models import AnalysisJob
+    from labbook.projects.selectors import projects_for
+
+    if not treatment_ids:
+        return None
+    projects = sorted(projects_for(user).values_list("pk", flat=True))
+    treatments = (
+        visible(PostTreatment, user)
+        .filter(pk__in=treatment_ids)
+        .aggregate(m=Max("modified_at"), n=Count("pk"))
+    )
+    in_scope = Q(run__sample__treatment__in=treatment_ids) | Q(
+        measurement__device__samples__treatment__in=treatment_ids
+    )
+    jobs = (
+        visible(AnalysisJob, user)
+        .filter(in_scope)
+        .aggregate(m=Max("finished_at"), last=Max("pk"), n=Count("pk", distinct=True))
+    )
+    blob = repr((FIGURES_VERSION, sorted(treatment_ids), projects, treatments, jobs))
+    return "pages:compare:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
 def _with_inputs(qs):
     return qs.select_related("job").prefetch_related(
         Prefetch("job__inputs", queryset=JobInput.objects.select_related("raw_file"))

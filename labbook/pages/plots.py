@@ -162,7 +162,7 @@ def dwell_figure(which: str, series: list[dict]):
         x_axis_type="log",
         y_axis_type="log",
     )
-    drawn = False
+    drawn, hovered = False, []
     for s in series:
         dwells = np.asarray(s[f"{which}_dwell_s"], dtype=float)
         if dwells.size == 0:
@@ -170,12 +170,9 @@ def dwell_figure(which: str, series: list[dict]):
         t, dens = dwell_density(dwells, method="kuno")
         fit = s["fits"][which]
         name = f"{s['label']}: α = {_fmt(fit.get('alpha'))} ± {_fmt(fit.get('alpha_err'))}"
-        src = ColumnDataSource({"t": t, "p": dens})
-        r = p.scatter("t", "p", source=src, color=s["colour"], size=5, alpha=0.6, legend_label=name)
-        p.add_tools(
-            HoverTool(
-                renderers=[r], tooltips=[("treatment", s["label"]), ("t", "@t{0.00} s"), ("P", "@p{0.000e}")]
-            )
+        src = ColumnDataSource({"t": t, "p": dens, "label": [s["label"]] * len(t)})
+        hovered.append(
+            p.scatter("t", "p", source=src, color=s["colour"], size=5, alpha=0.6, legend_label=name)
         )
         if fit.get("alpha") is not None and fit.get("mu_per_s") is not None and s["bin_time_s"]:
             t_min = fit.get("t_min_s") or s["bin_time_s"]
@@ -192,6 +189,11 @@ def dwell_figure(which: str, series: list[dict]):
         drawn = True
     if not drawn:
         return _message(p.title.text, "no blinking results for these treatments")
+    p.add_tools(
+        HoverTool(
+            renderers=hovered, tooltips=[("treatment", "@label"), ("t", "@t{0.00} s"), ("P", "@p{0.000e}")]
+        )
+    )
     _legend(p, "bottom_left")
     return p
 
@@ -242,13 +244,16 @@ def class_figure(series: list[dict], classes: list[str]):
         color=[CLASS_COLOURS[c] for c in classes],
         legend_label=classes,
     )
-    for r, c in zip(renderers, classes, strict=True):
-        p.add_tools(
-            HoverTool(
-                renderers=[r],
-                tooltips=[("treatment", "@treatment"), (c, f"@{{{c}}}{{0.0}} % (@{{{c} n}} of @n)")],
-            )
+    p.add_tools(
+        HoverTool(
+            renderers=renderers,
+            tooltips=[
+                ("treatment", "@treatment (@n particles)"),
+                ("class", "$name"),
+                ("share", "@$name{0.0} %"),
+            ],
         )
+    )
     p.y_range = Range1d(0, 100)
     p.add_layout(p.legend[0], "right")
     p.width = W + 120
@@ -305,7 +310,8 @@ def decay_figure(decays: list[dict]):
         p.scatter(t[keep], counts[keep] / peak, size=2, color=d["colour"], alpha=0.35, legend_label=name)
         if model is not None:
             m = model > 0
-            p.line(t[m], model[m] / peak, color=d["colour"], line_width=2, legend_label=name)
+            fit_colour = "black" if len(decays) == 1 else d["colour"]
+            p.line(t[m], model[m] / peak, color=fit_colour, line_width=1.5, legend_label=f"fit: {name}")
     p.y_range = Range1d(1e-4, 1.5)
     _legend(p, "top_right")
     return p
@@ -317,6 +323,7 @@ def spectra_figure(kind: str, spectra: list[dict]):
         return _message(title, f"no {kind.upper()} spectra")
     y_label = "normalised PL intensity" if kind == "pl" else "absorbance (normalised at the maximum)"
     p = _fig(title, "wavelength λ (nm)", y_label)
+    lines = []
     for s in spectra:
         y = s["intensity"] / max(float(np.nanmax(s["intensity"])), 1e-30)
         extra = ""
@@ -325,16 +332,16 @@ def spectra_figure(kind: str, spectra: list[dict]):
         elif kind == "abs" and s.get("band_gap_ev"):
             extra = f", Eg {s['band_gap_ev']:.3f} eV"
         name = f"{s['label']}{extra}"
-        r = p.line(s["wavelength_nm"], y, color=s["colour"], line_width=2, legend_label=name)
-        p.add_tools(
-            HoverTool(
-                renderers=[r], tooltips=[("treatment", s["label"]), ("λ", "$x{0} nm"), ("I", "$y{0.000}")]
-            )
+        lines.append(
+            p.line(s["wavelength_nm"], y, color=s["colour"], line_width=2, legend_label=name, name=s["label"])
         )
         if kind == "pl" and s.get("peak_nm"):
             p.add_layout(
                 Span(location=s["peak_nm"], dimension="height", line_color=s["colour"], line_dash="dotted")
             )
+    p.add_tools(
+        HoverTool(renderers=lines, tooltips=[("treatment", "$name"), ("λ", "$x{0} nm"), ("I", "$y{0.000}")])
+    )
     _legend(p, "top_right")
     return p
 
@@ -457,7 +464,7 @@ def particle_layout(*, particle, trace, states, bin_time_s: float, corr_map, met
     on = states.astype(bool)
     src = ColumnDataSource({"t": t, "i": trace, "state": np.where(on, "ON", "OFF")})
     p_tr = _fig(
-        f"Trace of particle {particle.index} ({method}; threshold {_fmt(particle.threshold, 0)})",
+        f"Trace of particle {particle.index}: ON/OFF by {method} at {_fmt(particle.threshold, 0)} counts/frame",
         "time t (s)",
         "intensity (background-subtracted counts per frame)",
         width=820,
@@ -476,16 +483,14 @@ def particle_layout(*, particle, trace, states, bin_time_s: float, corr_map, met
         )
     )
     if particle.threshold is not None:
-        p_tr.add_layout(
-            Span(
-                location=particle.threshold,
-                dimension="width",
-                line_color="#d62728",
-                line_dash="dashed",
-                line_width=2,
-            )
+        p_tr.line(
+            [0, float(t[-1])],
+            [particle.threshold, particle.threshold],
+            color="#d62728",
+            line_dash="dashed",
+            line_width=2,
+            legend_label="threshold",
         )
-        p_tr.line([], [], color="#d62728", line_dash="dashed", legend_label="threshold")
     _legend(p_tr, "top_right")
 
     hist, hedges = np.histogram(trace, bins=60)
@@ -534,11 +539,19 @@ def particle_layout(*, particle, trace, states, bin_time_s: float, corr_map, met
         half = 12
         y0, y1 = max(0, int(cy) - half), min(corr_map.shape[0], int(cy) + half + 1)
         x0, x1 = max(0, int(cx) - half), min(corr_map.shape[1], int(cx) + half + 1)
-        crop = np.nan_to_num(corr_map[y0:y1, x0:x1], nan=0.0)
-        mapper = LinearColorMapper(palette=list(reversed(RdBu11)), low=-1, high=1)
-        p_c = _fig("Pixel correlation with the particle's trace", "x (px)", "y (px)", width=420, height=380,
-                   x_range=(x0, x1), y_range=(y1, y0))  # fmt: skip
-        p_c.image(image=[crop], x=x0, y=y1, dw=x1 - x0, dh=y1 - y0, color_mapper=mapper, origin="top_left")
+        crop = np.asarray(corr_map[y0:y1, x0:x1], dtype=float)  # NaN: pixel outside the particle's region
+        mapper = LinearColorMapper(palette=list(reversed(RdBu11)), low=-1, high=1, nan_color="#d9d9d9")
+        # image rows go down the screen: a reversed y range, row 0 (y = y0) at the top
+        p_c = _fig(
+            "Pixel correlation with the particle's mean trace (grey: not computed)",
+            "x (px)",
+            "y (px)",
+            width=440,
+            height=380,
+            x_range=Range1d(x0, x1),
+            y_range=Range1d(y1, y0),
+        )
+        p_c.image(image=[crop], x=x0, y=y0, dw=x1 - x0, dh=y1 - y0, color_mapper=mapper)
         p_c.scatter([cx + 0.5], [cy + 0.5], marker="cross", size=14, color="black", line_width=2)
         p_c.add_layout(ColorBar(color_mapper=mapper, title="r"), "right")
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db import connection
 from django.shortcuts import get_object_or_404, render
 from django.test.utils import CaptureQueriesContext
@@ -38,10 +39,42 @@ def dashboard(request):
     )
 
 
+def _summary_rows(series: list[dict]) -> list[dict]:
+    """What the summary table shows, as plain values (cached with the figures)."""
+    keep = (
+        "treatment_id",
+        "label",
+        "short",
+        "colour",
+        "fits",
+        "stats",
+        "lifetime",
+        "photocurrent",
+        "n_analyses",
+    )
+    rows = []
+    for s in series:
+        t = s["treatment"]
+        row = {k: s[k] for k in keep}
+        row.update(
+            code=t.code,
+            nominal_cl_percent=t.nominal_cl_percent,
+            cl_to_i_percent=None if t.cl_to_i is None else t.cl_to_i.to("percent").magnitude,
+            ethanol_percent=None
+            if t.solvent_fraction is None
+            else t.solvent_fraction.to("percent").magnitude,
+        )
+        rows.append(row)
+    return rows
+
+
 @login_required
 def compare(request):
     """Treatments side by side. ``?treatment=<id>&treatment=<id>...``; default the 0/3/9/17 % series.
-    The page reports its own server time and number of SQL queries."""
+
+    The figures are cached under a fingerprint of what they show (the treatments, the user's
+    projects, the analysis jobs' completion); the page reports its server time, its number of SQL
+    queries and whether it was drawn for this request."""
     user = request.user
     start = time.perf_counter()
     with CaptureQueriesContext(connection) as queries:
@@ -53,9 +86,16 @@ def compare(request):
         chosen = [
             pk for pk in chosen if any(t.pk == pk for t in choices)
         ] or comparison.default_treatment_ids(user)
-        data = comparison.comparison_data(user=user, treatment_ids=chosen)
-        figures = plots.comparison_layout(data) if data["treatments"] else {}
-    script, divs = plots.components(figures) if figures else ("", {})
+        key = comparison.fingerprint(user=user, treatment_ids=chosen)
+        drawn = cache.get(key) if key else None
+        cached = drawn is not None
+        if drawn is None:
+            data = comparison.comparison_data(user=user, treatment_ids=chosen)
+            figures = plots.comparison_layout(data) if data["treatments"] else {}
+            script, divs = plots.components(figures) if figures else ("", {})
+            drawn = {"series": _summary_rows(data["series"]), "script": script, "divs": divs}
+            if key:
+                cache.set(key, drawn, 600)
     elapsed = time.perf_counter() - start
     response = render(
         request,
@@ -63,16 +103,16 @@ def compare(request):
         {
             "choices": choices,
             "chosen": set(chosen),
-            "series": data["series"],
-            "script": script,
-            "divs": divs,
-            "n_plots": len(divs),
+            **drawn,
+            "n_plots": len(drawn["divs"]),
             "server_ms": 1000 * elapsed,
             "n_queries": len(queries),
+            "cached": cached,
         },
     )
     response["Server-Timing"] = f"app;dur={1000 * elapsed:.1f}"
     response["X-Query-Count"] = str(len(queries))
+    response["X-Figures-Cached"] = "1" if cached else "0"
     return response
 
 

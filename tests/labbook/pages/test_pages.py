@@ -2,7 +2,6 @@
 form errors (never a 500), lists with the API's filters, details, run uploads, comparison queries."""
 
 import datetime as dt
-import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -198,6 +197,8 @@ def test_notebook_entry_in_markdown_linked_to_a_batch(client_in, series, scienti
     assert list(e.batches.all()) == [b] and e.author == scientist
     html = client_in.get(reverse("synthesis:batch-detail", args=[b.pk])).content.decode()
     assert "<strong>dark brown</strong>" in html and "<script>x</script>" not in html
+    html = client_in.get(reverse("notebook:entry-detail", args=[e.pk])).content.decode()
+    assert reverse("synthesis:batch-detail", args=[b.pk]) in html
 
 
 def test_run_page_attaches_files_and_starts_the_analysis(client_in, series):
@@ -214,33 +215,64 @@ def test_run_page_attaches_files_and_starts_the_analysis(client_in, series):
     assert "pl.csv" in page and f"#{job.pk}" in page
     r = client_in.post(reverse("characterization:run-analyse", args=[run.pk]), {"force": "on"})
     assert r.status_code == 302 and AnalysisJob.objects.filter(run=run).count() == 2
+    # the dashboard lists the queued jobs with their progress
+    AnalysisJob.objects.filter(pk=job.pk).update(
+        status="running", progress=0.4, progress_message="frames 480/1200"
+    )
+    page = client_in.get(reverse("pages:dashboard")).content.decode()
+    assert f"#{job.pk} PL / absorption spectrum" in page and "40 %" in page
+
+
+def test_bokehjs_is_served_from_the_installed_package(client_in, series):
+    from bokeh import __version__
+    from bokeh.util.paths import bokehjs_path
+
+    r = client_in.get("/static/bokeh/static/js/bokeh.min.js")
+    assert r.status_code == 200
+    body = b"".join(r.streaming_content) if r.streaming else r.content
+    assert body == (bokehjs_path() / "js" / "bokeh.min.js").read_bytes()
+    assert __version__.encode() in body
+    portion = Synthesis.objects.filter(project=series, kind="portion").first()
+    html = client_in.get(reverse("synthesis:batch-detail", args=[portion.pk])).content.decode()
+    assert "cdn.bokeh.org" not in html and "https://" not in html.split("<main>")[0]
 
 
 @pytest.mark.slow
 def test_comparison_and_particle_pages_with_real_results(client, scientist, django_assert_max_num_queries):
     analysed_series(scientist)
     client.force_login(scientist)
-    with django_assert_max_num_queries(
-        40
-    ):  # sessions + the page's fixed set, whatever the number of treatments
+    # a fixed set of queries (session, user, choices, fingerprint, one per kind of result)
+    with django_assert_max_num_queries(40):
         r = client.get(reverse("pages:compare"))
     assert r.status_code == 200
     divs = r.context["divs"]
     assert set(divs) == {"dwell_on", "dwell_off", "alpha", "classes", "correlation", "particle_alpha",
                          "trpl", "pl", "abs", "xrd", "iv", "photoresponse"}  # fmt: skip
+    assert r["X-Figures-Cached"] == "0"
     series = r.context["series"]
-    assert [s["treatment"].nominal_cl_percent for s in series] == [0, 3, 9, 17]
-    assert all(s["fits"]["on"]["alpha"] is not None and s["on_dwell_s"] for s in series)
-    n_queries = int(r["X-Query-Count"])
-    # one treatment fewer: the same number of queries
-    r2 = client.get(reverse("pages:compare"), {"treatment": [s["treatment_id"] for s in series[:3]]})
-    assert len(r2.context["series"]) == 3 and int(r2["X-Query-Count"]) == n_queries
+    assert [s["nominal_cl_percent"] for s in series] == [0, 3, 9, 17]
+    assert all(s["fits"]["on"]["alpha"] is not None and s["stats"]["n"] == 12 for s in series)
+
+    # the number of queries does not grow with the number of treatments compared
+    ids = [s["treatment_id"] for s in series]
+    counts = {}
+    for n in (1, 2, 4):
+        r2 = client.get(reverse("pages:compare"), {"treatment": ids[:n]})
+        assert len(r2.context["series"]) == n and len(r2.context["divs"]) == 12
+        counts[n] = (int(r2["X-Query-Count"]), r2["X-Figures-Cached"])
+    assert counts[1][0] == counts[2][0] and counts[1][1] == counts[2][1] == "0", counts
+    assert counts[4][1] == "1"  # the default series, drawn by the first request
+    assert counts[4][0] < counts[1][0]
+    # an edited treatment (or a newly finished analysis) changes the fingerprint: drawn again
+    t = PostTreatment.objects.get(pk=ids[0])
+    t.notes = "edited"
+    t.save()
+    assert client.get(reverse("pages:compare"), {"treatment": ids})["X-Figures-Cached"] == "0"
     script = r.context["script"]
     assert "MAPbCl3 (100) 15.6" in script and "α = " in script
-    p = Particle.objects.filter(project__in=[s["treatment"].project_id for s in series]).first()
+    p = Particle.objects.filter(analysis__run__sample__treatment__in=ids).first()
     r = client.get(reverse("pages:particle-detail", args=[p.pk]))
     assert r.status_code == 200 and "Trace of particle" in r.context["plot"]["script"]
     for run in CharacterizationRun.objects.all():
         assert client.get(reverse("characterization:run-detail", args=[run.pk])).status_code == 200
-    dev = json.loads(json.dumps(series[0]["device"]))
-    assert dev.get("photocurrent_A")
+    assert series[0]["photocurrent"].endswith("nA")
