@@ -22,8 +22,13 @@ _NUMBER_UNIT = re.compile(rf"^\s*({_NUM})\s*(.*?)\s*$")
 _MEASUREMENT = re.compile(rf"^\s*\(?\s*({_NUM})\s*(?:\+/-|\+-|±)\s*({_NUM})\s*\)?\s*(.*?)\s*$")
 
 
-def parse_quantity(text: str | float | int, *, dimension: str | None = None, name: str = "value",
-                   default_unit: str | None = None) -> pint.Quantity:
+def parse_quantity(
+    text: str | float | int,
+    *,
+    dimension: str | None = None,
+    name: str = "value",
+    default_unit: str | None = None,
+) -> pint.Quantity:
     """Parse ``"160nm"``, ``"1 MHz"``, ``"30 mW/cm^2"`` into a Quantity of the expected dimension.
 
     ``"13.6 +/- 0.1 mg"`` (or ``±``) gives a pint Measurement, which keeps the uncertainty.
@@ -64,11 +69,19 @@ def parse_quantity(text: str | float | int, *, dimension: str | None = None, nam
             unit = default_unit
         try:
             units = ureg.parse_units(unit)
-            q = Quantity(float(number), units) if error is None else ureg.Measurement(float(number), float(error), units)
+            q = (
+                Quantity(float(number), units)
+                if error is None
+                else ureg.Measurement(float(number), float(error), units)
+            )
         except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
             raise AnalysisInputError(f"{name}: unknown unit {unit!r} in {text!r}") from exc
     if dimension is not None:
-        expected = ureg.get_dimensionality(dimension) if dimension.startswith("[") else Quantity(1, dimension).dimensionality
+        expected = (
+            ureg.get_dimensionality(dimension)
+            if dimension.startswith("[")
+            else Quantity(1, dimension).dimensionality
+        )
         if q.dimensionality != expected:
             raise AnalysisInputError(
                 f"{name}: {text!r} has dimension {q.dimensionality}, expected {expected}"
