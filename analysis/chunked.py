@@ -195,11 +195,35 @@ def tree_reduce(client, futures: list, *, split_every: int = 2, combine: Callabl
 WORKER_MALLOC_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 256 * 2**20, "MALLOC_MMAP_THRESHOLD_": 64 * 2**20}
 
 
+def local_cluster(*, n_workers: int = 2):
+    """A LocalCluster of ``n_workers`` single-threaded worker processes, set up for the chunked pass
+    (malloc settings, analysis preloaded); the caller closes it."""
+    from distributed import LocalCluster
+
+    if n_workers < 1:
+        raise AnalysisInputError(f"workers: {n_workers}, expected at least 1")
+    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_MALLOC_ENVIRON}
+    with warnings.catch_warnings(), dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        # "Port 8787 is already in use": the dashboard is off; only its health endpoint moves port.
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        return LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            dashboard_address=None,
+            host="127.0.0.1",
+            processes=True,
+            silence_logs=logging.CRITICAL,  # a bad-input error is reported once, by the caller
+            # Import the numeric code (scipy.optimize, ndimage: ~0.7 CPU s) while the workers start, in
+            # parallel, rather than in the first task of each.
+            preload=["analysis.blinking"],
+        )
+
+
 @contextlib.contextmanager
 def dask_client(*, scheduler_address: str | None = None, n_workers: int = 2) -> Iterator:
     """A client on ``scheduler_address``, or on a new local cluster of ``n_workers`` single-threaded
     processes (closed on exit). Numeric work holds the GIL in places, so processes, not threads."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler_address:
         try:
@@ -211,23 +235,7 @@ def dask_client(*, scheduler_address: str | None = None, n_workers: int = 2) -> 
         finally:
             client.close()
         return
-    if n_workers < 1:
-        raise AnalysisInputError(f"workers: {n_workers}, expected at least 1")
-    environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_MALLOC_ENVIRON}
-    with warnings.catch_warnings(), dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        # "Port 8787 is already in use": the dashboard is off; only its health endpoint moves port.
-        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-        cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            dashboard_address=None,
-            host="127.0.0.1",
-            processes=True,
-            silence_logs=logging.CRITICAL,  # a bad-input error is reported once, by the caller
-            # Import the numeric code (scipy.optimize, ndimage: ~0.7 CPU s) while the workers start, in
-            # parallel, rather than in the first task of each.
-            preload=["analysis.blinking"],
-        )
+    cluster = local_cluster(n_workers=n_workers)
     with cluster, Client(cluster) as client:
         yield client
 

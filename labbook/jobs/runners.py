@@ -50,29 +50,14 @@ def dask_client():
     global _client
     with _client_lock:
         if _client is None or _client.status not in ("running", "connecting"):
-            from distributed import Client, LocalCluster
+            from distributed import Client
 
             if settings.DASK_SCHEDULER_ADDRESS:
                 _client = Client(settings.DASK_SCHEDULER_ADDRESS, timeout="30s")
             else:
-                import logging
+                from analysis.chunked import local_cluster
 
-                for name in (
-                    "distributed",
-                    "distributed.scheduler",
-                    "distributed.nanny",
-                    "distributed.worker",
-                    "distributed.core",
-                ):
-                    logging.getLogger(name).setLevel(logging.WARNING)
-                cluster = LocalCluster(
-                    n_workers=int(getattr(settings, "DASK_LOCAL_WORKERS", 2)),
-                    threads_per_worker=1,
-                    dashboard_address=None,
-                    host="127.0.0.1",
-                    processes=True,
-                    silence_logs=logging.WARNING,
-                )
+                cluster = local_cluster(n_workers=int(getattr(settings, "DASK_LOCAL_WORKERS", 2)))
                 _client = Client(cluster)
         return _client
 
