@@ -222,6 +222,7 @@ def alpha_figure(series: list[dict]):
     _legend(p, "below")
     p.legend.orientation = "horizontal"
     p.height = H
+    p.x_range = Range1d(min(x) - 1.5, max(x) + 1.5)
     return p
 
 
@@ -311,9 +312,9 @@ def decay_figure(decays: list[dict]):
         if model is not None:
             m = model > 0
             fit_colour = "black" if len(decays) == 1 else d["colour"]
-            p.line(t[m], model[m] / peak, color=fit_colour, line_width=1.5, legend_label=f"fit: {name}")
+            p.line(t[m], model[m] / peak, color=fit_colour, line_width=1.5, legend_label=name)
     p.y_range = Range1d(1e-4, 1.5)
-    _legend(p, "top_right")
+    _legend(p, "below")
     return p
 
 

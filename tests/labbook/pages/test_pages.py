@@ -269,10 +269,21 @@ def test_comparison_and_particle_pages_with_real_results(client, scientist, djan
     t.save()
     assert client.get(reverse("pages:compare"), {"treatment": ids})["X-Figures-Cached"] == "0"
     script = r.context["script"]
-    assert "MAPbCl3 (100) 15.6" in script and "α = " in script
+    assert "MAPbCl3 (100) 15.6" in script
+    assert ("α = " in script) or ("\\u03b1 = " in script)  # alpha +/- error in the dwell legends
     p = Particle.objects.filter(analysis__run__sample__treatment__in=ids).first()
     r = client.get(reverse("pages:particle-detail", args=[p.pk]))
     assert r.status_code == 200 and "Trace of particle" in r.context["plot"]["script"]
     for run in CharacterizationRun.objects.all():
         assert client.get(reverse("characterization:run-detail", args=[run.pk])).status_code == 200
     assert series[0]["photocurrent"].endswith("nA")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="analysis.units.parse_quantity lets pint's tokenize.TokenError through for an unbalanced quote "
+    "or bracket ('1 mL\"'), so the form answers 500; the fix is to catch tokenize.TokenError there",
+)
+def test_an_unbalanced_quote_in_a_quantity_is_a_form_error(client_in, series):
+    r = client_in.post(reverse("synthesis:batch-create"), _recipe(series, injection_volume='1 mL"'))
+    assert r.status_code == 200 and "unknown unit" in r.content.decode()
