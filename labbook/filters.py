@@ -24,7 +24,7 @@ from django.db.models import Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from labbook.units import QuantityField, format_quantity, to_quantity, ureg
+from labbook.units import Quantity, QuantityField, dimension_name, format_quantity, to_quantity, ureg
 
 __all__ = ["QuantityFilter", "IdFilter", "FullTextFilter", "LabFilterSet", "lookups_for"]
 
@@ -44,13 +44,23 @@ class QuantityFormField(forms.CharField):
         try:
             q = to_quantity(value.strip(), unit=self.unit, name="value")
         except ValidationError as exc:
-            raise ValidationError(exc.message_dict["value"]) from None
+            raise _error("; ".join(exc.message_dict["value"])) from None
+        except Exception as exc:  # the unit parser's own errors on odd text (e.g. control characters)
+            raise _error(
+                f"{value!r} is not a quantity; expected {dimension_name(Quantity(1, self.unit).dimensionality)}"
+            ) from exc
         if isinstance(q, ureg.Measurement):
             q = q.value
         try:
             return float(q.to(self.unit).magnitude)
         except Exception as exc:  # offset units and the like: say it plainly
-            raise ValidationError(f"cannot compare {format_quantity(q)} with {self.unit}") from exc
+            raise _error(f"cannot compare {format_quantity(q)} with {self.unit}") from exc
+
+
+def _error(text: str) -> ValidationError:
+    """A ValidationError whose text may contain "%" (it echoes the input): passed as a parameter,
+    since Django and django-filter %-format messages."""
+    return ValidationError("%(text)s", params={"text": text})
 
 
 @extend_schema_field(OpenApiTypes.STR)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import pint
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -14,6 +15,14 @@ from rest_framework import serializers
 from labbook.units import Quantity, dimension_name, to_quantity, ureg
 
 _KEYS = {"magnitude", "units", "uncertainty"}
+_MISSING = object()
+
+
+class _Stored(NamedTuple):
+    """A value as stored: a float in the field's declared unit, and its uncertainty."""
+
+    magnitude: float
+    uncertainty: float | None
 
 
 class QuantitySerializerField(serializers.Field):
@@ -29,7 +38,22 @@ class QuantitySerializerField(serializers.Field):
         self.dimension = dimension_name(Quantity(1, unit).dimensionality)
         super().__init__(**kwargs)
 
+    def get_attribute(self, instance):
+        # Fast path: the float stored in the column (already in self.unit) and its uncertainty,
+        # without building a pint Quantity per value (pint dominates large list pages otherwise).
+        if self.source_attrs == [self.field_name]:
+            raw = instance.__dict__.get(self.field_name, _MISSING)
+            if type(raw) is float:
+                err = instance.__dict__.get(f"{self.field_name}_err")
+                return _Stored(raw, err if type(err) is float else None)
+        return super().get_attribute(instance)
+
     def to_representation(self, value):
+        if isinstance(value, _Stored):
+            out = {"magnitude": value.magnitude, "units": self.unit}
+            if value.uncertainty is not None:
+                out["uncertainty"] = value.uncertainty
+            return out
         if isinstance(value, ureg.Measurement):
             return {
                 "magnitude": float(value.value.to(self.unit).magnitude),
@@ -65,6 +89,8 @@ class QuantitySerializerField(serializers.Field):
         except DjangoValidationError as exc:
             messages = exc.message_dict.get(self.field_name or "value", exc.messages)
             raise serializers.ValidationError(messages) from None
+        except Exception:  # the unit parser's own errors on odd text (e.g. control characters)
+            self.fail("invalid", dimension=self.dimension, unit=self.unit)
 
 
 def _finite_number(value) -> bool:

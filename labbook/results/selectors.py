@@ -241,20 +241,26 @@ def _labels(group_by: str, keys: list) -> dict:
     from labbook.synthesis.models import PostTreatment, Synthesis
 
     if group_by == "treatment":
+        # plain values, not model instances: cl_to_i and solvent_fraction are stored in percent, and
+        # building pint quantities for thousands of treatments would cost more than the aggregates
+        assert PostTreatment._meta.get_field("cl_to_i").unit == "percent"
+        assert PostTreatment._meta.get_field("solvent_fraction").unit == "percent"
+        rows = PostTreatment.objects.filter(pk__in=keys).values_list(
+            "pk", "code", "cl_to_i", "nominal_cl_percent", "solvent_fraction"
+        )
         return {
-            t.pk: {
-                "label": t.code,
-                "sort": t.cl_to_i.magnitude if t.cl_to_i is not None else 0,
-                "cl_to_i_percent": None if t.cl_to_i is None else t.cl_to_i.to("percent").magnitude,
-                "nominal_cl_percent": t.nominal_cl_percent,
-                "ethanol_fraction_percent": None
-                if t.solvent_fraction is None
-                else t.solvent_fraction.to("percent").magnitude,
+            pk: {
+                "label": code,
+                "sort": cl_to_i if cl_to_i is not None else 0,
+                "cl_to_i_percent": cl_to_i,
+                "nominal_cl_percent": nominal,
+                "ethanol_fraction_percent": fraction,
             }
-            for t in PostTreatment.objects.filter(pk__in=keys)
+            for pk, code, cl_to_i, nominal, fraction in rows
         }
     if group_by == "batch":
-        return {b.pk: {"label": b.code} for b in Synthesis.objects.filter(pk__in=keys)}
+        rows = Synthesis.objects.filter(pk__in=keys).values_list("pk", "code")
+        return {pk: {"label": code} for pk, code in rows}
     if group_by == "nominal_cl_percent":
         return {k: {"label": f"{k:g} % Cl", "sort": k} for k in keys}
     return {k: {"label": str(k)} for k in keys}

@@ -32,10 +32,10 @@ class ParticleViewSet(RecordReadOnlyViewSet):
     detail_serializer_class = s.ParticleDetailSerializer
     filterset_class = f.ParticleFilterSet
     ordering_fields = [
-        "id", "analysis", "index", "edge", "fraction_on", "alpha_on", "alpha_off", "mean_on", "mean_off",
+        "id", "analysis_id", "index", "edge", "fraction_on", "alpha_on", "alpha_off", "mean_on", "mean_off",
         "correlation_mean", "trace_class",
     ]  # fmt: skip
-    ordering = ["analysis", "index"]
+    ordering = ["analysis_id", "index"]  # the (analysis, index) unique index: no sort of the table
 
     def get_queryset(self):
         qs = super().get_queryset()

@@ -105,10 +105,10 @@ def member(project, role: Role, username: str):
     return user
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def _series_data(django_db_setup, django_db_blocker):
-    """The series is built once per test module inside a transaction rolled back at its end; each
-    test runs in a savepoint within it (pytest-django's usual per-test rollback)."""
+    """The series is built once for these tests inside a transaction rolled back after the last of
+    them; each test runs in a savepoint within it (pytest-django's usual per-test rollback)."""
     with django_db_blocker.unblock():
         atomic = transaction.atomic()
         atomic.__enter__()

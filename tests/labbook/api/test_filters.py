@@ -59,6 +59,10 @@ class TestQueries:
         r = api.get("/api/treatments/", {"volume_added__gte": "1 mg"})
         assert r.status_code == 400
         assert "expected a volume" in r.json()["volume_added__gte"][0]
+        r = api.get("/api/treatments/", {"volume_added__gte": "1 \x1b"})  # found by schemathesis
+        assert r.status_code == 400 and "expected a volume" in r.json()["volume_added__gte"][0]
+        r = api.get("/api/treatments/", {"volume_added__gte": "5 %"})  # a "%" in the echoed input
+        assert r.status_code == 400 and "5 %" in r.json()["volume_added__gte"][0]
         r = api.get("/api/treatments/", {"volume_added__gte": "lots"})
         assert r.status_code == 400 and "volume_added__gte" in r.json()
         r = api.get("/api/batches/", {"date__gte": "yesterday-ish"})

@@ -161,6 +161,8 @@ class TestQuantitiesAndValidation:
             format="json",
         )
         assert r.status_code == 400 and "expected a volume" in r.json()["volume"][0]
+        r = api.post("/api/batches/", _batch(project=series.pk, volume="1 \x1b"), format="json")
+        assert r.status_code == 400 and "expected a volume" in r.json()["volume"][0]
         r = api.post("/api/batches/", _batch(project=series.pk, volume="lots"), format="json")
         assert r.status_code == 400 and "volume" in r.json()
         r = api.post("/api/batches/", _batch(project=series.pk, volume="-4 mL"), format="json")
