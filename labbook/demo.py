@@ -39,7 +39,7 @@ DEMO_MOVIES = {
 }
 
 
-def make_demo_movie(path: Path, pct: int, *, frames: int = 1200, size: int = 96) -> Path:
+def make_demo_movie(path: Path, pct: int, *, frames: int = 2400, size: int = 96) -> Path:
     """Write the synthetic blinking movie of the ``pct`` % Cl demo sample (deterministic)."""
     from analysis import simulate
 
@@ -47,7 +47,7 @@ def make_demo_movie(path: Path, pct: int, *, frames: int = 1200, size: int = 96)
         frames,
         (size, size),
         n_particles=12,
-        kinds=("qTSB", "qTSB", "BB", "PEB", "BBB", "MSB"),
+        kinds=("qTSB", "qTSB", "BB", "qTSB", "PEB", "qTSB", "BBB", "qTSB", "MSB", "qTSB", "qTSB", "BB"),
         edge_px=(3, 4, 5),
         spacing_px=20,
         mu_on_per_s=0.05,

@@ -224,6 +224,7 @@ def analyze_blinking_movie(
     threshold_fraction: float = 0.5,
     assembly_distance_um: float | None = 1.5,
     min_events: int = 10,
+    population_classes: tuple[str, ...] | None = ("qTSB",),
     progress: Callable[[int], None] | None = None,
 ) -> BlinkingResult:
     """Blinking statistics and correlation maps of every emitter in a TIFF movie.
@@ -240,6 +241,10 @@ def analyze_blinking_movie(
         Take precedence over the file's metadata; without either, 0.1 s and no physical size.
     assembly_distance_um : float, optional
         Particles whose centroids are closer get cross-correlation (assembly) maps; None for none.
+    population_classes : tuple of str, optional
+        Classes whose complete dwells are pooled into the population ON/OFF fits; default qTSB, as the
+        paper fits crystals "which show clear two-state PL blinking". None pools every particle. When
+        no particle has these classes, every particle is pooled and ``options`` says so.
 
     Raises
     ------
@@ -310,7 +315,17 @@ def analyze_blinking_movie(
         lap("cluster shutdown")
     t_max = info.frames * bin_time
     kw = dict(t_min_s=bin_time, bin_time_s=bin_time, t_max_s=t_max)
-    on_all, off_all = pool_dwells(analyses, "on"), pool_dwells(analyses, "off")
+    # The paper fits the dwells of crystals with clear two-state blinking: bleaching, brightening and
+    # multi-state traces have drifting levels whose threshold crossings are not ON/OFF switches.
+    pooled = analyses
+    pooled_classes = "all"
+    if population_classes is not None:
+        chosen = [a for a in analyses if a.trace_class.label in population_classes]
+        if chosen:
+            pooled, pooled_classes = chosen, "+".join(population_classes)
+        else:
+            pooled_classes = f"all (no {'/'.join(population_classes)} particle)"
+    on_all, off_all = pool_dwells(pooled, "on"), pool_dwells(pooled, "off")
     r = pearson_from_sums(sums.correlation)
     n_self = layout.n_self
     mean_r = mean_correlation(r[:n_self], particles.roi_owner, particles.n)
@@ -340,6 +355,8 @@ def analyze_blinking_movie(
             n_sample_frames=n_sample_frames,
             assembly_distance_um=assembly_distance_um,
             min_events=min_events,
+            population_classes=pooled_classes,
+            population_particles=len(pooled),
             fits="discrete ML, complete dwells only, t_min = 1 frame, support up to the recording length",
         ),
         timings_s=timings,

@@ -1,4 +1,4 @@
-"""A dask worker lost mid-computation: dask re-runs its chunks elsewhere and the result is unchanged."""
+"""Pipeline robustness: a dask worker lost mid-pass, and which crystals the population fits pool."""
 
 import os
 import signal
@@ -10,6 +10,7 @@ from distributed import Client, LocalCluster
 
 from analysis import simulate
 from analysis.blinking.pipeline import analyze_blinking_movie
+from analysis.chunked import dask_client
 
 
 @pytest.mark.slow
@@ -46,3 +47,34 @@ def test_killing_a_dask_worker_mid_pass_gives_the_same_result(tmp_path):
         while len(client.scheduler_info()["workers"]) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert len(client.scheduler_info()["workers"]) == 2
+
+
+@pytest.mark.slow
+def test_population_fits_pool_two_state_crystals_by_default(tmp_path):
+    """Bleaching/brightening/multi-state traces are left out of the population fit (as in the paper),
+    unless asked for; the choice is recorded in the options."""
+    path = tmp_path / "mixed.tif"
+    mv = simulate.simulate_movie(
+        2400,
+        (64, 64),
+        n_particles=8,
+        kinds=("qTSB", "BB", "qTSB", "PEB"),
+        edge_px=(3,),
+        spacing_px=14,
+        seed=5,
+        alpha_on=1.2,
+        alpha_off=0.9,
+        mu_on_per_s=0.05,
+        mu_off_per_s=0.05,
+    )
+    simulate.write_movie_tiff(path, mv)
+    with dask_client(n_workers=1) as client:
+        default = analyze_blinking_movie(path, client=client)
+        everyone = analyze_blinking_movie(path, client=client, population_classes=None)
+    n_qtsb = sum(a.trace_class.label == "qTSB" for a in default.analyses)
+    assert default.options["population_classes"] == "qTSB"
+    assert default.options["population_particles"] == n_qtsb < len(default.analyses)
+    assert everyone.options["population_classes"] == "all"
+    assert default.population_on.n_events < everyone.population_on.n_events
+    # 4 sigma of the fit's own standard error: the two-state pool recovers the simulated exponent
+    assert abs(default.population_on.alpha - 1.2) < 4 * default.population_on.alpha_err
