@@ -113,6 +113,8 @@ def test_nothing_in_a_frozen_project_can_change_by_any_path(series, admin_user, 
     with pytest.raises(ProjectFrozen):
         Sample.objects.filter(project=series).delete()
     with pytest.raises(ProjectFrozen):
+        Synthesis.objects.bulk_create([Synthesis(project=series, code="BULK-1", date=batch.date)])
+    with pytest.raises(ProjectFrozen):
         Sample.objects.bulk_update(list(Sample.objects.filter(project=series)), ["notes"])
     # many-to-many writes run in the caller's transaction: refused inside it, like a request's
     with pytest.raises(ProjectFrozen), transaction.atomic():
