@@ -166,3 +166,23 @@ class TestQueries:
         assert codes == ["T-17Cl", "T-9Cl", "T-3Cl", "T-0Cl"]
         r = api.get("/api/treatments/", {"ordering": "password"})
         assert r.status_code == 400 and "cannot order by password" in r.json()["ordering"][0]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"id__gte": "1e300"},
+        {"index__lte": "-99999999999999999999999"},
+        {"fraction_on__gte": "1e400"},
+        {"edge__lt": "1e308 km"},
+        {"analysis": "99999999999999999999"},
+        {"treatment_nominal_cl": "nan"},
+        {"batch_date__gte": "0000-00-00"},
+        {"trace_class__in": "," * 50},
+        {"ordering": "-,--,"},
+    ],
+)
+def test_out_of_range_and_odd_filters_are_answered_never_500(series, api, params):
+    r = api.get("/api/results/particles/", params)
+    assert r.status_code in (200, 400), (params, r.status_code, r.content[:300])
