@@ -191,6 +191,24 @@ class ProjectScopedAdmin(SimpleHistoryAdmin):
     def has_delete_permission(self, request, obj=None):
         return self.has_change_permission(request, obj)
 
+    def get_form(self, request, obj=None, **kwargs):
+        """The admin's form with the version check mixed in, whatever form a subclass sets."""
+        form = kwargs.get("form") or self.form
+        if not issubclass(form, VersionedModelForm):
+            kwargs["form"] = type(f"Versioned{form.__name__}", (VersionedModelForm, form), {})
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        """Every change form carries the hidden version field, declared fieldsets included."""
+        from django.contrib.admin.utils import flatten_fieldsets
+
+        fieldsets = list(super().get_fieldsets(request, obj))
+        editable = obj is not None and self.has_change_permission(request, obj)
+        if editable and fieldsets and "expected_version" not in flatten_fieldsets(fieldsets):
+            name, options = fieldsets[0]
+            fieldsets[0] = (name, {**options, "fields": [*options["fields"], "expected_version"]})
+        return fieldsets
+
     def revert_disabled(self, request, obj=None):
         return True  # a deleted record is restored with archives.services.record_restore
 

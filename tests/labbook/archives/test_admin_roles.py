@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from labbook.archives.services import project_freeze
+from labbook.characterization.models import CharacterizationRun
 from labbook.projects.models import Role
 from labbook.synthesis.models import PostTreatment, Synthesis
 from tests.labbook.factories import MembershipFactory, UserFactory
@@ -65,6 +66,14 @@ def test_two_admins_editing_the_same_record_the_second_gets_a_form_error(client,
     url = reverse("admin:synthesis_posttreatment_change", args=[t.pk])
     first, second = treatment_form(t, notes="first"), treatment_form(t, volume_added="9 uL")
     client.force_login(admin_user)
+    for model, pk in [("posttreatment", t.pk), ("synthesis", t.batch_id), ("chemical", t.stock.salt_id)]:
+        page = client.get(reverse(f"admin:synthesis_{model}_change", args=[pk])).content.decode()
+        assert 'name="expected_version"' in page, model  # what the browser sends back
+    run = CharacterizationRun.objects.filter(project=series).first()  # an admin with its own form
+    page = client.get(
+        reverse("admin:characterization_characterizationrun_change", args=[run.pk])
+    ).content.decode()
+    assert 'name="expected_version"' in page
     assert client.post(url, first).status_code == 302
     r = client.post(url, second)
     assert r.status_code == 200
