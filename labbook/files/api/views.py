@@ -8,6 +8,7 @@ verifies it, and stores each content once. Over ``settings.RAW_FILE_MAX_BYTES`` 
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.uploadhandler import FileUploadHandler
 from django.db import transaction
 from django.http import FileResponse
 from django.utils import timezone
@@ -36,6 +37,23 @@ RAW_FILE_SUFFIXES = (
 MULTIPART_SLACK = 64 * 1024
 
 
+class SizeLimitUploadHandler(FileUploadHandler):
+    """Refuses (413) a multipart file as soon as more than ``limit`` bytes of it have arrived; passes
+    the data on to Django's usual handlers (memory, then a temporary file) otherwise."""
+
+    def __init__(self, request=None, *, limit: int):
+        super().__init__(request)
+        self.limit = limit
+
+    def receive_data_chunk(self, raw_data, start):
+        if start + len(raw_data) > self.limit:
+            raise PayloadTooLarge(f"{self.file_name} is larger than the limit of {self.limit} bytes")
+        return raw_data
+
+    def file_complete(self, file_size):
+        return None
+
+
 class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
     queryset = RawFile.objects.all()
     serializer_class = RawFileSerializer
@@ -57,6 +75,8 @@ class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
                 raise PayloadTooLarge(
                     f"the upload ({int(length)} bytes) is larger than the limit of {limit} bytes"
                 )
+            # without a (truthful) length, stop reading as soon as a file passes the limit
+            request._request.upload_handlers.insert(0, SizeLimitUploadHandler(request._request, limit=limit))
 
     @extend_schema(
         request={"multipart/form-data": RawFileUploadSerializer},

@@ -47,6 +47,14 @@ class TestUpload:
         assert not RawFile.objects.filter(sha256=hashlib.sha256(CSV).hexdigest()).exists()
         assert not default_storage.exists(blob_name(hashlib.sha256(CSV).hexdigest()))
 
+    def test_a_file_over_the_limit_is_cut_off_while_it_streams(self, series, api, settings):
+        """Within the multipart allowance the request's length passes; the upload handler stops
+        reading the file at the limit, before it is spooled."""
+        settings.RAW_FILE_MAX_BYTES = 100
+        r = _upload(api, series, name="big.csv", content=b"1," * 1000)
+        assert r.status_code == 413 and "big.csv is larger than the limit of 100 bytes" in r.json()["detail"]
+        assert RawFile.objects.count() == 0
+
     def test_wrong_type_empty_file_missing_file_unknown_field(self, series, api):
         r = _upload(api, series, name="virus.exe", content=b"MZ\x90\x00")
         assert r.status_code == 400 and "not a raw file type" in r.json()["file"][0]
