@@ -7,6 +7,7 @@ share one registry (pint quantities from two registries cannot be mixed).
 from __future__ import annotations
 
 import re
+from tokenize import TokenError
 
 import pint
 
@@ -74,7 +75,7 @@ def parse_quantity(
                 if error is None
                 else ureg.Measurement(float(number), float(error), units)
             )
-        except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
+        except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError, TokenError) as exc:
             raise AnalysisInputError(f"{name}: unknown unit {unit!r} in {text!r}") from exc
     if dimension is not None:
         expected = (

@@ -133,3 +133,9 @@ class TestQuantityFieldOnTheDatabase:
         with pytest.raises(ValidationError) as err:
             treatment.full_clean()
         assert "volume_added" in err.value.message_dict
+
+
+@pytest.mark.parametrize("text", ['1 mL"', "2.5 u'L", "3 (mL", "2 mL)", "1 mL\x00"])
+def test_unbalanced_quotes_and_brackets_are_refused_not_crashed(text):
+    with pytest.raises(ValidationError, match="expected a volume"):
+        to_quantity(text, unit="uL", name="volume_added")

@@ -279,11 +279,6 @@ def test_comparison_and_particle_pages_with_real_results(client, scientist, djan
     assert series[0]["photocurrent"].endswith("nA")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="analysis.units.parse_quantity lets pint's tokenize.TokenError through for an unbalanced quote "
-    "or bracket ('1 mL\"'), so the form answers 500; the fix is to catch tokenize.TokenError there",
-)
 def test_an_unbalanced_quote_in_a_quantity_is_a_form_error(client_in, series):
     r = client_in.post(reverse("synthesis:batch-create"), _recipe(series, injection_volume='1 mL"'))
     assert r.status_code == 200 and "unknown unit" in r.content.decode()
