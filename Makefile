@@ -49,7 +49,7 @@ demo: install
 # Headless Chromium for the page tests (tests/labbook/pages/test_browser.py): Debian's packages,
 # driven by Playwright's Python driver (nothing is downloaded at test time).
 chromium:
-	@command -v chromium >/dev/null || { $$(command -v sudo) apt-get update && $$(command -v sudo) apt-get install -y chromium chromium-driver; }
+	@command -v chromium >/dev/null || { $$(command -v sudo) apt-get update && $$(command -v sudo) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
 test: install-test chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
