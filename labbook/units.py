@@ -140,6 +140,14 @@ class QuantityDescriptor(DeferredAttribute):
     def __set__(self, instance, value):
         field = self.field
         err = None
+        if type(value) is float and math.isfinite(value):
+            # Fast path: a number in the declared unit, as every row loaded from the database gives;
+            # no pint on the way in (bounds are checked when it is saved).
+            instance.__dict__[field.attname] = value
+            if field.uncertainty:
+                instance.__dict__[field.err_attname] = None
+                instance.__dict__[f"_err_pending_{field.name}"] = False
+            return
         if value is not None:
             try:
                 q = to_quantity(value, unit=field.unit, name=field.name)
