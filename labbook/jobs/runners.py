@@ -375,6 +375,17 @@ class CommandRunner(Runner):
         return Output(data=data, scheduler="in-process", summary=self.command)
 
 
+def _result_fields(job, data: dict) -> dict:
+    """What every result row of a job records: project, who asked, the job, parameters, output."""
+    return {
+        "project": job.project,
+        "created_by": job.requested_by,
+        "job": job,
+        "parameters": job.parameters,
+        "payload": data,
+    }
+
+
 def _check_known(params: dict, allowed: set[str], kind: str) -> dict:
     unknown = set(params) - allowed
     if unknown:
@@ -418,12 +429,8 @@ class TRPLRunner(CommandRunner):
         taus, amps = d["taus_ns"], d["amplitudes"]
         i_long = int(np.argmax(taus)) if taus else None
         LifetimeFit.objects.create(
-            project=job.project,
-            created_by=job.requested_by,
-            job=job,
+            **_result_fields(job, d),
             run=job.run,
-            parameters=job.parameters,
-            payload=d,
             n_components=len(taus),
             taus_ns=taus,
             taus_err_ns=d["taus_err_ns"],
@@ -471,12 +478,8 @@ class PhotodetectorRunner(CommandRunner):
     def write_results(self, job, output):
         d = output.data
         DeviceMetrics.objects.create(
-            project=job.project,
-            created_by=job.requested_by,
-            job=job,
+            **_result_fields(job, d),
             measurement=job.measurement,
-            parameters=job.parameters,
-            payload=d,
             dark_current=d.get("dark_current_A"),
             photocurrent=d.get("photocurrent_A"),
             on_off_ratio=d.get("on_off_ratio"),
@@ -508,12 +511,8 @@ class SpectrumRunner(CommandRunner):
     def write_results(self, job, output):
         d = output.data
         SpectrumResult.objects.create(
-            project=job.project,
-            created_by=job.requested_by,
-            job=job,
+            **_result_fields(job, d),
             run=job.run,
-            parameters=job.parameters,
-            payload=d,
             spectrum_kind=d["kind"],
             peak_wavelength=d.get("peak_nm"),
             peak_energy=d.get("peak_ev"),
@@ -544,12 +543,8 @@ class XRDRunner(CommandRunner):
         d = output.data
         flags = d.get("phase_flags", {})
         XRDResult.objects.create(
-            project=job.project,
-            created_by=job.requested_by,
-            job=job,
+            **_result_fields(job, d),
             run=job.run,
-            parameters=job.parameters,
-            payload=d,
             peaks=d["peaks"],
             phases=d.get("phases", {}),
             mapbi3_detected=bool(flags.get("MAPbI3")),
