@@ -13,7 +13,7 @@ from labbook.characterization.filters import RunFilterSet
 from labbook.characterization.forms import AnalyseForm, AttachFilesForm
 from labbook.characterization.models import CharacterizationRun
 from labbook.files.services import raw_file_store
-from labbook.jobs.services import TECHNIQUE_KINDS, files_by_role, job_submit
+from labbook.jobs.services import TECHNIQUE_KINDS, job_submit_natural
 from labbook.pages.lists import filtered_list
 from labbook.projects.selectors import visible
 
@@ -97,16 +97,8 @@ def run_detail(request, pk: int):
 
 
 def _submit(request, run, *, force: bool = False) -> None:
-    kind = TECHNIQUE_KINDS.get(run.technique)
-    if kind is None:
-        messages.warning(request, f"{run.get_technique_display()} runs have no analysis")
-        return
-    files = files_by_role(kind, run.raw_files.all())
-    if not files:
-        messages.warning(request, "attach the raw files first")
-        return
     try:
-        job = job_submit(kind=kind, files=files, run=run, user=request.user, force=force)
+        job = job_submit_natural(target=run, user=request.user, force=force)
     except ValidationError as exc:
         messages.error(request, "analysis not started: " + "; ".join(exc.messages))
         return

@@ -72,21 +72,12 @@ class UploadFilesAdminMixin:
             self.queue_analysis(request, obj)
 
     def queue_analysis(self, request, obj):
-        from labbook.jobs.services import TECHNIQUE_KINDS, files_by_role, job_submit
+        from labbook.jobs.services import job_submit_natural, natural_kind
 
-        kind = (
-            "photodetector"
-            if hasattr(obj, "device_id")
-            else TECHNIQUE_KINDS.get(getattr(obj, "technique", ""))
-        )
-        if kind is None:
+        if natural_kind(obj) is None:
             return
-        files = files_by_role(kind, obj.raw_files.all())
-        if not files:
-            return
-        target = {"measurement": obj} if kind == "photodetector" else {"run": obj}
         try:
-            job = job_submit(kind=kind, files=files, user=request.user, **target)
+            job = job_submit_natural(target=obj, user=request.user)
         except ValidationError as exc:
             self.message_user(request, f"analysis not queued: {'; '.join(exc.messages)}", messages.WARNING)
             return

@@ -177,9 +177,7 @@ def _heartbeat(job_id: int) -> Iterator[None]:
     def beat():
         try:
             while not stop.wait(HEARTBEAT_S):
-                _rows(pk=job_id, status=JobStatus.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
+                _rows(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
         finally:
             close_old_connections()
             from django.db import connection
@@ -270,9 +268,7 @@ def jobs_requeue_stale(*, now=None) -> list[int]:
     requeued = []
     for job in AnalysisJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff):
         with transaction.atomic():
-            n = _rows(
-                pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff
-            ).update(
+            n = _rows(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
                 status=JobStatus.QUEUED if job.attempts < job.max_attempts else JobStatus.FAILED,
                 progress_message="re-queued: its worker stopped"
                 if job.attempts < job.max_attempts
@@ -297,9 +293,7 @@ def jobs_requeue_stale(*, now=None) -> list[int]:
 
 def job_cancel(*, job: AnalysisJob, user=None) -> AnalysisJob:
     """Cancel a queued job (a running one finishes its current analysis but its results are discarded)."""
-    _rows(pk=job.pk, status__in=ACTIVE).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now()
-    )
+    _rows(pk=job.pk, status__in=ACTIVE).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
     _append_log(job.pk, f"cancelled by {user or 'system'}")
     job.refresh_from_db()
     return job
@@ -330,26 +324,42 @@ def files_by_role(kind: str, raw_files) -> dict[str, RawFile]:
     return {"data": files[0]} if files else {}
 
 
+def natural_kind(target) -> str | None:
+    """The analysis a record is analysed with: photodetector for a device measurement, else by the
+    run's technique (None for techniques without one, e.g. SEM)."""
+    if hasattr(target, "device_id"):
+        return "photodetector"
+    return TECHNIQUE_KINDS.get(getattr(target, "technique", ""))
+
+
+def job_submit_natural(*, target, user=None, force: bool = False) -> AnalysisJob:
+    """Submit the natural analysis of a run or device measurement over its attached raw files.
+
+    The one place that turns "analyse this record" into a job: the admin, the pages, the API, the
+    ingest command and the demo all call it. ValidationError when the record has no analysis or no
+    files to analyse.
+    """
+    kind = natural_kind(target)
+    if kind is None:
+        raise ValidationError({"kind": f"{target}: no analysis for this kind of record; give a kind"})
+    files = files_by_role(kind, target.raw_files.all())
+    if not files:
+        raise ValidationError({"files": f"{target} has no raw files to analyse; upload some first"})
+    where = {"measurement": target} if kind == "photodetector" else {"run": target}
+    return job_submit(kind=kind, files=files, user=user, force=force, **where)
+
+
 def jobs_submit_for_project(*, project, user=None, force: bool = False) -> list[AnalysisJob]:
     """Submit the natural analysis of every run and device measurement of ``project`` that has raw
     files (blinking movies, TRPL decays with an IRF named *irf*, spectra, XRD scans, Keithley logs)."""
     from labbook.characterization.models import CharacterizationRun
     from labbook.devices.models import DeviceMeasurement
 
-    jobs = []
-    for run in CharacterizationRun.objects.filter(
-        project=project, technique__in=TECHNIQUE_KINDS
-    ).prefetch_related("raw_files"):
-        kind = TECHNIQUE_KINDS[run.technique]
-        files = files_by_role(kind, run.raw_files.all())
-        if files:
-            jobs.append(job_submit(kind=kind, files=files, run=run, user=user, force=force))
-    for m in (
-        DeviceMeasurement.objects.filter(project=project)
-        .select_related("device")
-        .prefetch_related("raw_files")
-    ):
-        files = files_by_role("photodetector", m.raw_files.all())
-        if files:
-            jobs.append(job_submit(kind="photodetector", files=files, measurement=m, user=user, force=force))
-    return jobs
+    runs = CharacterizationRun.objects.filter(project=project, technique__in=TECHNIQUE_KINDS)
+    measurements = DeviceMeasurement.objects.filter(project=project)
+    return [
+        job_submit_natural(target=target, user=user, force=force)
+        for qs in (runs, measurements)
+        for target in qs.prefetch_related("raw_files")
+        if files_by_role(natural_kind(target), target.raw_files.all())  # records without data are skipped
+    ]

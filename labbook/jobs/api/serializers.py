@@ -82,15 +82,13 @@ class JobSubmitSerializer(StrictFieldsMixin, serializers.Serializer):
         return fields
 
     def validate(self, attrs):
-        from labbook.jobs.services import TECHNIQUE_KINDS, files_by_role
+        from labbook.jobs.services import files_by_role, natural_kind
 
         run, measurement = attrs.get("run"), attrs.get("measurement")
         if (run is None) == (measurement is None):
             raise serializers.ValidationError("give either a run or a device measurement")
         target = run or measurement
-        kind = attrs.get("kind") or (
-            "photodetector" if measurement is not None else TECHNIQUE_KINDS.get(run.technique)
-        )
+        kind = attrs.get("kind") or natural_kind(target)
         if kind is None:
             raise serializers.ValidationError(
                 {"kind": f"no analysis for {run.get_technique_display()} runs; give a kind"}

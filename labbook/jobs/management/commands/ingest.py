@@ -97,16 +97,12 @@ class Command(BaseCommand):
             touched.add(target)
             self.stdout.write(f"{path.name} -> {target} ({raw.sha256[:12]}…, {raw.size} bytes)")
         if analyse:
-            from labbook.jobs.services import TECHNIQUE_KINDS, files_by_role, job_submit
+            from labbook.jobs.services import job_submit_natural, natural_kind
 
             for target in touched:
-                if isinstance(target, DeviceMeasurement):
-                    kind, kw = "photodetector", {"measurement": target}
-                elif target.technique in TECHNIQUE_KINDS:
-                    kind, kw = TECHNIQUE_KINDS[target.technique], {"run": target}
-                else:
+                if natural_kind(target) is None:
                     continue
-                job = job_submit(kind=kind, files=files_by_role(kind, target.raw_files.all()), **kw)
+                job = job_submit_natural(target=target)
                 self.stdout.write(f"analysis job {job.pk} ({job.kind}) for {target}: {job.status}")
         if failed:
             raise CommandError(f"{failed} file(s) refused", returncode=2)
