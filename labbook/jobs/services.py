@@ -27,6 +27,8 @@ from collections.abc import Iterator, Mapping
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, transaction
+from django.db.models import F, TextField, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 import analysis
@@ -140,9 +142,9 @@ def job_submit(
 
 
 def _append_log(job_id: int, line: str) -> None:
+    """Append a time-stamped line to the job's log in one UPDATE (no read-modify-write race)."""
     stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
-    job = AnalysisJob.objects.only("log").get(pk=job_id)
-    _rows(pk=job_id).update(log=f"{job.log}{stamp} {line}\n")
+    _rows(pk=job_id).update(log=Concat(F("log"), Value(f"{stamp} {line}\n"), output_field=TextField()))
 
 
 def _claim(job_id: int) -> AnalysisJob | None:
