@@ -39,23 +39,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def _jsonable(value):
-    """numpy scalars/arrays to Python; NaN and inf to null (JSON has neither)."""
+def jsonable(value):
+    """numpy scalars/arrays to Python; NaN and inf to null (JSON has neither).
+
+    Also used by labbook's jobs to store analysis output in JSON columns."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-#: public name: labbook's jobs use it to store analysis output in JSON columns
-jsonable = _jsonable
 
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
@@ -65,7 +63,7 @@ def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(_jsonable(data), fh, indent=1, allow_nan=False)
+            json.dump(jsonable(data), fh, indent=1, allow_nan=False)
             fh.write("\n")
         os.replace(tmp, path)
     except BaseException:
@@ -106,7 +104,7 @@ def run_command(argv: list[str]) -> dict:
     module = importlib.import_module(COMMANDS[argv[0]])
     parser = _RaisingParser(prog=f"python -m analysis {argv[0]}")
     module.add_arguments(parser)
-    return _jsonable(module.run(parser.parse_args([str(a) for a in argv[1:]])))
+    return jsonable(module.run(parser.parse_args([str(a) for a in argv[1:]])))
 
 
 def main(argv: list[str] | None = None) -> int:
