@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,15 +62,21 @@ class SumLayout:
     gather_flat: np.ndarray
     roi_pos: np.ndarray
     annulus_pos: np.ndarray
+    frame_shift: np.ndarray | None = None  # (T, 2) whole-pixel (dy, dx) stage drift per frame, or None
 
     @property
     def n_self(self) -> int:
         return int(self.particles.roi_flat.size)
 
 
-def sum_layout(particles: Particles, pairs: np.ndarray | None = None) -> SumLayout:
+def sum_layout(
+    particles: Particles, pairs: np.ndarray | None = None, *, frame_shift: np.ndarray | None = None
+) -> SumLayout:
     """Entries for every ROI pixel against its own particle, then for each pair ``(i, j)`` every pixel of
-    ``i`` against particle ``j`` (see :func:`analysis.blinking.neighbour_pairs`)."""
+    ``i`` against particle ``j`` (see :func:`analysis.blinking.neighbour_pairs`).
+
+    ``frame_shift`` (``(T, 2)`` whole pixels, from :func:`analysis.blinking.detect.frame_shifts`) moves
+    every ROI and ring with the stage drift, frame by frame, so they stay on their crystals."""
     pix = [np.arange(particles.roi_flat.size)]
     ref = [particles.roi_owner]
     if pairs is not None:
@@ -88,7 +95,25 @@ def sum_layout(particles: Particles, pairs: np.ndarray | None = None) -> SumLayo
         gather_flat=gather,
         roi_pos=pos[: particles.roi_flat.size],
         annulus_pos=pos[particles.roi_flat.size :],
+        frame_shift=None if frame_shift is None else np.asarray(frame_shift, dtype=np.int16),
     )
+
+
+def _gather(flat: np.ndarray, layout: SumLayout, shape: tuple[int, int], start: int) -> np.ndarray:
+    """The layout's pixels of every frame of a block, each frame read where the drift has moved them."""
+    # One sweep over each frame in increasing address order (np.take along the axis: ~5x faster than
+    # fancy indexing flat[:, idx] on a 512 x 512 frame), then cheap gathers from the small result.
+    if layout.frame_shift is None:
+        return np.take(flat, layout.gather_flat, axis=1)
+    shifts = layout.frame_shift[start : start + flat.shape[0]]
+    out = np.empty((flat.shape[0], layout.gather_flat.size), dtype=flat.dtype)
+    y, x = np.divmod(layout.gather_flat, shape[1])
+    uniq, which = np.unique(shifts, axis=0, return_inverse=True)
+    for k, (dy, dx) in enumerate(uniq):
+        rows = np.flatnonzero(which.ravel() == k)
+        idx = np.clip(y + int(dy), 0, shape[0] - 1) * shape[1] + np.clip(x + int(dx), 0, shape[1] - 1)
+        out[rows] = np.take(flat[rows], idx, axis=1)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,9 +141,7 @@ def movie_chunk_sums(frames: np.ndarray, layout: SumLayout, *, start: int = 0) -
     p = layout.particles
     t = frames.shape[0]
     flat = frames.reshape(t, -1)
-    # One sweep over each frame in increasing address order (np.take along the axis: ~5x faster than
-    # fancy indexing flat[:, idx] on a 512 x 512 frame), then cheap gathers from the small result.
-    pixels = np.take(flat, layout.gather_flat, axis=1)
+    pixels = _gather(flat, layout, frames.shape[1:], start)
     roi = np.take(pixels, layout.roi_pos, axis=1).astype(np.float64)
     ann = np.take(pixels, layout.annulus_pos, axis=1)
     if frames.dtype.kind == "f" and not (np.isfinite(roi).all() and np.isfinite(ann).all()):
@@ -195,6 +218,15 @@ def tree_reduce(client, futures: list, *, split_every: int = 2, combine: Callabl
 WORKER_MALLOC_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 256 * 2**20, "MALLOC_MMAP_THRESHOLD_": 64 * 2**20}
 
 
+def dashboard_address() -> str | None:
+    """Where a LocalCluster serves dask's dashboard: nowhere unless asked by the environment.
+    DASK_DASHBOARD=1 gives 127.0.0.1:8787; DASK_DASHBOARD=host:port gives that address."""
+    value = os.environ.get("DASK_DASHBOARD", "").strip()
+    if value.lower() in {"", "0", "false", "no", "off"}:
+        return None
+    return "127.0.0.1:8787" if value.lower() in {"1", "true", "yes", "on"} else value
+
+
 def local_cluster(*, n_workers: int = 2):
     """A LocalCluster of ``n_workers`` single-threaded worker processes, set up for the chunked pass
     (malloc settings, analysis preloaded); the caller closes it."""
@@ -203,13 +235,17 @@ def local_cluster(*, n_workers: int = 2):
     if n_workers < 1:
         raise AnalysisInputError(f"workers: {n_workers}, expected at least 1")
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **WORKER_MALLOC_ENVIRON}
+    dashboard = dashboard_address()
     with warnings.catch_warnings(), dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        # "Port 8787 is already in use": the dashboard is off; only its health endpoint moves port.
+        # "Port 8787 is already in use" (a second cluster asking for the dashboard): it moves port.
         warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
         return LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
-            dashboard_address=None,
+            dashboard_address=dashboard,
+            # Without a dashboard the scheduler still serves /health and /metrics; on a free local port,
+            # not on :8787.
+            scheduler_kwargs=None if dashboard else {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
             host="127.0.0.1",
             processes=True,
             silence_logs=logging.CRITICAL,  # a bad-input error is reported once, by the caller
