@@ -95,9 +95,13 @@ def to_quantity(value: Any, *, unit: str, name: str = "value", dimension: str | 
     if isinstance(value, bool):
         raise ValidationError({name: f"{value!r} is not a quantity; expected {dimension_name(expected)}"})
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise ValidationError({name: f"{value!r} is not a finite number"})
-        return Quantity(float(value), unit)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range
+            number = math.inf
+        if not math.isfinite(number):
+            raise ValidationError({name: f"{str(value)[:20]!r} is not a finite number"})
+        return Quantity(number, unit)
     if isinstance(value, (pint.Quantity, ureg.Measurement)):
         q = value
     elif isinstance(value, str):
@@ -115,9 +119,17 @@ def to_quantity(value: Any, *, unit: str, name: str = "value", dimension: str | 
                 name: f"{format_quantity(q)} is {dimension_name(q.dimensionality)}; expected {dimension_name(expected)}"
             }
         )
-    magnitude = q.value.magnitude if isinstance(q, ureg.Measurement) else q.magnitude
-    if not math.isfinite(float(magnitude)):
+    magnitude = float(q.value.magnitude if isinstance(q, ureg.Measurement) else q.magnitude)
+    if not math.isfinite(magnitude):
         raise ValidationError({name: f"{value!r} is not a finite number"})
+    try:  # in the declared unit it must stay a finite number, and not round to 0
+        stored = float((q.value if isinstance(q, ureg.Measurement) else q).to(unit).magnitude)
+    except (pint.errors.PintError, OverflowError, ValueError, TypeError):
+        stored = math.nan
+    if not math.isfinite(stored):
+        raise ValidationError({name: f"{value!r} is out of range in {_label(unit)}"})
+    if stored == 0 and magnitude != 0:
+        raise ValidationError({name: f"{value!r} is too small to store in {_label(unit)} (it would be 0)"})
     return q
 
 

@@ -1,14 +1,19 @@
 """Domain errors -> HTTP: what the models and services raise becomes a 4xx with a clear message.
 
 ValidationError -> 400 (by field); ProjectFrozen -> 403; a role too low -> 403; not a member -> 404;
-a lost update (ConflictError) -> 409 with what changed; deleting a record still referenced -> 409.
+a lost update (ConflictError) -> 409 with what changed; deleting a record still referenced -> 409;
+a clash with a stored record (IntegrityError) -> 409 without the database's own text. Server file
+paths in any error message are cut down to the file's name.
 """
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
 from django.db.models import ProtectedError, RestrictedError
+from django.views.debug import SafeExceptionReporterFilter
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -23,7 +28,42 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
+class SecretHidingReporterFilter(SafeExceptionReporterFilter):
+    """Django's filter, also hiding DATABASE_URL-like settings and environment variables (a URL with
+    a password), on debug pages and in error e-mails."""
+
+    hidden_settings = re.compile(
+        "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|DATABASE_URL|_URL$|DSN|AUTH", flags=re.IGNORECASE
+    )
+
+
+# an absolute path of two or more parts (/tmp/labbook-job-x/decay.csv, /srv/media/raw/ab/abcd...)
+_PATH = re.compile(r"(?<![\w:/.])(?:/[\w.@+~-]+){2,}/?")
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with every absolute server path replaced by its last part (the file's name)."""
+    return _PATH.sub(lambda m: m.group().rstrip("/").rsplit("/", 1)[-1], text)
+
+
+def _scrubbed(data):
+    if isinstance(data, str):
+        return type(data)(scrub_paths(data), code=data.code) if hasattr(data, "code") else scrub_paths(data)
+    if isinstance(data, list):
+        return [_scrubbed(v) for v in data]
+    if isinstance(data, dict):
+        return {k: _scrubbed(v) for k, v in data.items()}
+    return data
+
+
 def exception_handler(exc, context):
+    response = _exception_response(exc, context)
+    if response is not None:
+        response.data = _scrubbed(response.data)
+    return response
+
+
+def _exception_response(exc, context):
     if isinstance(exc, ProjectFrozen):
         exc = exceptions.PermissionDenied(" ".join(exc.messages), code="frozen")
     elif isinstance(exc, RecordNotFound):
@@ -56,5 +96,9 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(serializers.as_serializer_error(exc))
     elif isinstance(exc, IntegrityError):
-        return Response({"detail": f"conflicts with a stored record: {exc}"}, status=status.HTTP_409_CONFLICT)
+        # the database's own text names tables, constraints and values: not for API users
+        return Response(
+            {"detail": "conflicts with a record stored at the same moment (a duplicate?); reload and retry"},
+            status=status.HTTP_409_CONFLICT,
+        )
     return drf_exception_handler(exc, context)

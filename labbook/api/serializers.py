@@ -1,5 +1,6 @@
 """Base serializers: every write is validated by the model itself (``full_clean()``), quantities
-carry units, unknown fields are refused, and related records are limited to what the user sees.
+carry units, unknown fields are refused, and related records are limited to what the user sees
+and to the record's own project. An update (PUT or PATCH) must say which ``version`` it is based on.
 
 DRF does not call ``Model.clean()``; :class:`RecordSerializer` does (after netbox's
 ``ValidatedModelSerializer``), so the API refuses exactly what the admin and the forms refuse.
@@ -87,7 +88,9 @@ class RecordSerializer(LabModelSerializer):
     def validate(self, attrs):
         attrs = super().validate(attrs)
         model = self.Meta.model
+        self._check_version_given()
         m2m = {f.name for f in model._meta.many_to_many}
+        self._check_same_project(attrs, m2m)
         plain = {k: v for k, v in attrs.items() if k not in m2m}
         if self.instance is None:
             instance = model(**plain)
@@ -100,6 +103,44 @@ class RecordSerializer(LabModelSerializer):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(serializers.as_serializer_error(exc)) from None
         return attrs
+
+    def _check_version_given(self) -> None:
+        """An update without the version it was based on would silently overwrite other changes."""
+        if self.instance is None or not hasattr(self.instance, "version"):
+            return
+        if not isinstance(self.initial_data, Mapping) or self.initial_data.get("version") is None:
+            raise serializers.ValidationError(
+                {
+                    "version": [
+                        "required when changing a record: send the version you loaded "
+                        f"(this record is now at version {self.instance.version}), so that nobody's "
+                        "change is overwritten unseen"
+                    ]
+                }
+            )
+
+    def _check_same_project(self, attrs, m2m: set[str]) -> None:
+        """Records linked many-to-many (a run's raw files, an entry's records, a device's samples)
+        must be in the record's project; ``Model.clean()`` checks the foreign keys."""
+        project = attrs.get("project") or getattr(self.instance, "project", None)
+        if project is None:
+            return
+        moved = self.instance is not None and self.instance.project_id != project.pk
+        errors = {}
+        for name in m2m:
+            if name in attrs:
+                linked = attrs[name]
+            elif moved:  # the links it keeps must move with it
+                linked = getattr(self.instance, name).all()
+            else:
+                continue
+            others = sorted(
+                str(o) for o in linked if isinstance(o, ProjectRecord) and o.project_id != project.pk
+            )
+            if others:
+                errors[name] = [f"{', '.join(others)}: in another project than {project}"]
+        if errors:
+            raise serializers.ValidationError(errors)
 
     def create(self, validated_data):
         with transaction.atomic():

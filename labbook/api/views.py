@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from labbook.api.models import ApiToken
 from labbook.api.serializers import StrictFieldsMixin
 from labbook.projects.selectors import visible
 from labbook.results.filters import ParticleFilterSet
@@ -24,15 +24,13 @@ class TokenSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
 
     class Meta:
-        model = Token
-        fields = ["user", "username", "created"]
-        read_only_fields = ["user", "created"]
+        model = ApiToken
+        fields = ["id", "key_id", "user", "username", "created_at", "expires_at"]
+        read_only_fields = fields
 
 
 class TokenCreateSerializer(StrictFieldsMixin, serializers.Serializer):
-    user = serializers.IntegerField(
-        required=False, min_value=1, help_text="whose token (admins only; default: your own)"
-    )
+    """Nothing to give: a token is always made for the user asking (``user`` is refused)."""
 
 
 class NewTokenSerializer(TokenSerializer):
@@ -42,50 +40,61 @@ class NewTokenSerializer(TokenSerializer):
         fields = [*TokenSerializer.Meta.fields, "key"]
 
 
-class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
-    """API tokens. Everyone manages their own; staff manage everyone's. Creating a token replaces
-    the user's previous one (its key is shown once); deleting revokes it. Identified by user id."""
+def _new_token_data(user) -> dict:
+    token, key = ApiToken.mint(user)
+    return {**NewTokenSerializer(token).data, "key": key}
 
-    queryset = Token.objects.none()  # for the schema; see get_queryset
+
+class TokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Your API tokens: list them, make one (its key is shown once), revoke one (by id).
+
+    Nobody makes tokens for someone else. Superusers also see and may revoke everyone's tokens
+    (to cut off a leaked key); staff status alone gives nothing here. Tokens expire after
+    ``API_TOKEN_TTL_S`` and stop working when their owner's password changes."""
+
+    queryset = ApiToken.objects.none()  # for the schema; see get_queryset
     serializer_class = TokenSerializer
-    lookup_field = "user"
-    lookup_value_regex = r"[0-9]+"
     filterset_fields = ["user"]
-    ordering_fields = ["created", "user"]
+    ordering_fields = ["created_at", "expires_at"]
 
     def get_queryset(self):
-        qs = Token.objects.select_related("user").order_by("user_id")
+        qs = ApiToken.objects.live().select_related("user").order_by("-created_at", "-id")
         user = self.request.user
         if getattr(self, "swagger_fake_view", False) or not user.is_authenticated:
             return qs.none()
-        return qs if user.is_staff else qs.filter(user=user)
+        return qs if user.is_superuser else qs.filter(user=user)
 
     @extend_schema(request=TokenCreateSerializer, responses={201: NewTokenSerializer})
     def create(self, request):
-        data = TokenCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user_id = data.validated_data.get("user", request.user.pk)
-        if user_id != request.user.pk and not request.user.is_staff:
-            raise NotFound("no such user")
-        user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-        if user is None:
-            raise NotFound("no such user")
-        Token.objects.filter(user=user).delete()
-        token = Token.objects.create(user=user)
-        return Response(NewTokenSerializer(token).data, status=status.HTTP_201_CREATED)
+        TokenCreateSerializer(data=request.data).is_valid(raise_exception=True)
+        return Response(_new_token_data(request.user), status=status.HTTP_201_CREATED)
 
 
-class ObtainTokenView(ObtainAuthToken):
-    """Exchange a user name and password for your API token (made on first use)."""
+class ObtainTokenView(APIView):
+    """Exchange a user name and password for a new API token (``{"token": key, "expires_at": ...}``).
+
+    Throttled per client address (``API_LOGIN_RATE``); a user name is locked out after repeated
+    wrong passwords (:class:`labbook.api.authentication.LockoutModelBackend`). Unknown user, wrong
+    password and locked out all get the same answer."""
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
 
     @extend_schema(
         request=inline_serializer(
             "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
         ),
-        responses=inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+        responses=inline_serializer(
+            "TokenResponse", {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()}
+        ),
     )
     def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+        credentials = AuthTokenSerializer(data=request.data, context={"request": request})
+        credentials.is_valid(raise_exception=True)
+        data = _new_token_data(credentials.validated_data["user"])
+        return Response({"token": data["key"], "expires_at": data["expires_at"]})
 
 
 # --- comparisons ------------------------------------------------------------------------------
