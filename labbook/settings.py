@@ -65,7 +65,7 @@ INSTALLED_APPS = [
     "labbook.pages",
     "django_tasks_db",
     "rest_framework",
-    "rest_framework.authtoken",
+    "labbook.api",  # API tokens (hashed, expiring)
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -124,7 +124,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Logins (admin, pages, /api/auth/token/): a user name is refused for LOGIN_LOCKOUT_S seconds after
+# LOGIN_FAILURE_LIMIT wrong passwords (labbook.api.authentication); counted in the default cache, so
+# several server processes need a shared CACHES backend to count together.
+AUTHENTICATION_BACKENDS = ["labbook.api.authentication.LockoutModelBackend"]
+LOGIN_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "10"))
+LOGIN_LOCKOUT_S = int(os.environ.get("LOGIN_LOCKOUT_S", "900"))
+# API tokens: valid for API_TOKEN_TTL_S seconds (default 30 days), at most API_TOKENS_PER_USER each.
+API_TOKEN_TTL_S = int(os.environ.get("API_TOKEN_TTL_S", str(30 * 24 * 3600)))
+API_TOKENS_PER_USER = int(os.environ.get("API_TOKENS_PER_USER", "10"))
+# Debug pages and error reports hide settings and environment variables that look secret
+# (DATABASE_URL too: it may carry a password).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "labbook.api.exceptions.SecretHidingReporterFilter"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
@@ -169,10 +184,16 @@ LOGOUT_REDIRECT_URL = "login"
 # REST API (labbook/api): token and session auth, everything behind login, filters and pagination.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",  # first, so anonymous calls get a 401
+        "labbook.api.authentication.TokenAuthentication",  # first, so anonymous calls get a 401
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [  # JSON nested deeper than API_JSON_MAX_DEPTH is a 400
+        "labbook.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("API_LOGIN_RATE", "20/min")},
     "DEFAULT_PAGINATION_CLASS": "labbook.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -184,6 +205,7 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_MAX_PAGE_SIZE = int(os.environ.get("API_MAX_PAGE_SIZE", "1000"))
+API_JSON_MAX_DEPTH = int(os.environ.get("API_JSON_MAX_DEPTH", "32"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "labbook API",
     "DESCRIPTION": "Records, raw files, analysis jobs and results of the perovskite nanocrystal lab.",
