@@ -3,7 +3,9 @@
 Each command lives in ``analysis/commands/<name>.py`` and provides ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> dict``. This module owns what is common to all of them:
 the JSON written to ``--out`` (atomically: a failed run leaves no partial file), and the contract for
-bad input: one line on stderr and exit code 2, never a traceback.
+bad input: one line on stderr and exit code 2, never a traceback. Every result carries
+``analysis_version`` (``analysis.__version__``, which changes with the package's source), so a stored
+result says which code made it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+import analysis
 from analysis.errors import AnalysisInputError
 
 #: command name -> module; modules are imported only when their command runs.
@@ -71,6 +74,11 @@ def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
         raise
 
 
+def with_version(result: dict) -> dict:
+    """``result`` with the ``analysis_version`` key of the code that made it (added, never replacing)."""
+    return {**result, "analysis_version": result.get("analysis_version", analysis.__version__)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m analysis", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -104,14 +112,14 @@ def run_command(argv: list[str]) -> dict:
     module = importlib.import_module(COMMANDS[argv[0]])
     parser = _RaisingParser(prog=f"python -m analysis {argv[0]}")
     module.add_arguments(parser)
-    return jsonable(module.run(parser.parse_args([str(a) for a in argv[1:]])))
+    return jsonable(with_version(module.run(parser.parse_args([str(a) for a in argv[1:]]))))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        result = args._run(args)
+        result = with_version(args._run(args))
         write_json_atomic(args.out, result)
     except AnalysisInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

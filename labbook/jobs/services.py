@@ -233,6 +233,7 @@ def job_execute(job_id: int) -> str:
                     _append_log(job.pk, "another worker took this job over; results discarded")
                     return fresh.status
                 runner.write_results(fresh, output)
+                _record_version(fresh)
                 _rows(pk=job.pk).update(
                     status=JobStatus.SUCCEEDED,
                     progress=1.0,
@@ -249,6 +250,24 @@ def job_execute(job_id: int) -> str:
     except Exception as exc:  # a bug or an environment failure: keep the traceback in the log
         _fail(job.pk, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
         return JobStatus.FAILED
+
+
+def _record_version(job: AnalysisJob) -> None:
+    """Name the code that computed the job's results: its version and key become this worker's.
+
+    A job is submitted under the submitting process's ``analysis.__version__``; a worker that imported
+    other analysis code (not yet restarted after a change, or restarted since) computes with its own.
+    The job is then re-keyed to the version that really made its results, so they are reused only
+    for that code, and a submission under the other version gets a new job.
+    """
+    version = analysis.__version__
+    if job.analysis_version == version:
+        return
+    files = {i.role: i.raw_file for i in job.inputs.select_related("raw_file")}
+    _rows(pk=job.pk).update(
+        analysis_version=version, input_key=input_key(job.kind, files, job.parameters, version)
+    )
+    _append_log(job.pk, f"computed by analysis {version} (submitted under {job.analysis_version})")
 
 
 def _fail(job_id: int, message: str, details: str = "") -> None:
