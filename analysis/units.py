@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from tokenize import TokenError
 
 import pint
@@ -140,7 +141,7 @@ def _finite(number: str, what: str, name: str, text) -> float:
     value = float(number)
     if not math.isfinite(value):
         raise AnalysisInputError(f"{name}: the {what} in {text!r} is too large")
-    if value == 0 and any(c in "123456789" for c in number.lower().split("e")[0]):
+    if abs(value) < sys.float_info.min and any(c in "123456789" for c in number.lower().split("e")[0]):
         raise AnalysisInputError(f"{name}: the {what} in {text!r} is too small (it would be 0)")
     return value
 

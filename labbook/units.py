@@ -21,6 +21,7 @@ portable, indexable and what aggregate queries need.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import pint
@@ -128,7 +129,7 @@ def to_quantity(value: Any, *, unit: str, name: str = "value", dimension: str | 
         stored = math.nan
     if not math.isfinite(stored):
         raise ValidationError({name: f"{value!r} is out of range in {_label(unit)}"})
-    if stored == 0 and magnitude != 0:
+    if magnitude != 0 and abs(stored) < sys.float_info.min:  # 0, or a subnormal losing its digits
         raise ValidationError({name: f"{value!r} is too small to store in {_label(unit)} (it would be 0)"})
     return q
 

@@ -94,7 +94,12 @@ class QuantitySerializerField(serializers.Field):
 
 
 def _finite_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range
+        return False
 
 
 class QuantityFieldExtension(OpenApiSerializerFieldExtension):

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from labbook.api.exceptions import scrub_paths
 from labbook.api.serializers import LabModelSerializer, StrictFieldsMixin
 from labbook.characterization.models import CharacterizationRun
 from labbook.devices.models import DeviceMeasurement
@@ -48,6 +49,13 @@ class JobSerializer(LabModelSerializer):
     class Meta:
         model = AnalysisJob
         fields = "__all__"
+
+    def to_representation(self, job):
+        data = super().to_representation(job)
+        for name in ("error", "log"):  # server paths (media folder, temporary files) down to file names
+            if data.get(name):
+                data[name] = scrub_paths(data[name])
+        return data
 
     def get_result(self, job) -> dict | None:
         pk = getattr(job, "result_id", None)

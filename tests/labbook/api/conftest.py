@@ -24,6 +24,16 @@ def _api_urls(settings):
     settings.ROOT_URLCONF = "tests.labbook.api.urls"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Login failures and throttles are counted in the cache: none carried from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 def add_blinking_results(run: CharacterizationRun, *, n: int, seed: int, alpha_on: float) -> BlinkingAnalysis:
     """A succeeded blinking job of ``run`` with ``n`` generated particles (alpha_on around ``alpha_on``)."""
     rng = np.random.default_rng(seed)
