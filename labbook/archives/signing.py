@@ -58,6 +58,19 @@ def public_key_b64(key: Ed25519PrivateKey | None = None) -> str:
     return base64.b64encode(raw).decode()
 
 
+def trusted_public_keys() -> list[str]:
+    """The public keys this instance trusts to have signed its manifests, pinned outside the media
+    store: the one derived from the signing key (``ARCHIVE_SIGNING_KEY`` or ``var/archive_signing_key``;
+    never generated here) and any listed in ``ARCHIVE_PUBLIC_KEYS`` (earlier keys after a rotation,
+    or the lab's key on a host that only verifies). The ``.pub`` written beside a manifest is for
+    publishing; it is never trusted implicitly, since whoever can alter the manifest can alter it."""
+    keys = []
+    if settings.ARCHIVE_SIGNING_KEY or _key_file().exists():
+        keys.append(public_key_b64())
+    keys += [k.strip() for k in getattr(settings, "ARCHIVE_PUBLIC_KEYS", "").split(",") if k.strip()]
+    return list(dict.fromkeys(keys))
+
+
 def sign(payload) -> dict:
     """``{"payload", "algorithm", "signature", "public_key"}`` for ``payload`` (JSON-able)."""
     key = signing_key()
@@ -91,3 +104,19 @@ def verify(signed: dict, *, public_key_b64: str | None = None) -> dict:
             "the signature does not match the manifest: it was altered or signed by another key"
         ) from exc
     return signed["payload"]
+
+
+def verify_trusted(signed: dict, *, public_key_b64: str | None = None) -> dict:
+    """:func:`verify` against a pinned key: ``public_key_b64`` when given, else one of
+    :func:`trusted_public_keys` (never the key the manifest carries)."""
+    if public_key_b64:
+        return verify(signed, public_key_b64=public_key_b64)
+    keys = trusted_public_keys()
+    if not keys:
+        raise BadSignature(
+            "no trusted public key: set ARCHIVE_SIGNING_KEY or ARCHIVE_PUBLIC_KEYS, or pass --public-key"
+        )
+    embedded = signed.get("public_key") if isinstance(signed, dict) else None
+    if embedded not in keys:
+        raise BadSignature("the manifest was signed with another key than the ones this instance trusts")
+    return verify(signed, public_key_b64=embedded)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import mimetypes
 import os
 import tempfile
@@ -16,18 +17,64 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from labbook.files.models import RawFile, blob_name
-from labbook.projects.models import Project
+from labbook.projects.models import Project, Role
+from labbook.projects.permissions import require_role
 
 CHUNK = 1024 * 1024
+logger = logging.getLogger("labbook.files")
 
 
-def _verify_stored(name: str, sha256: str) -> None:
+def _stored_sha256(name: str) -> str:
     h = hashlib.sha256()
     with default_storage.open(name, "rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             h.update(chunk)
-    if h.hexdigest() != sha256:
+    return h.hexdigest()
+
+
+def _verify_stored(name: str, sha256: str) -> None:
+    if _stored_sha256(name) != sha256:
         raise ValidationError(f"stored file {name} does not match its SHA-256 {sha256}")
+
+
+class RawFileDamaged(Exception):
+    """The stored bytes of a raw file are missing or no longer match its SHA-256."""
+
+
+def raw_file_open_checked(raw: RawFile, *, verify: bool | None = None):
+    """Open ``raw``'s stored bytes for reading, refusing bytes that are not the recorded ones.
+
+    The size is always checked; with ``verify`` (default: when the file's project is frozen) the
+    whole blob is hashed first, so an archived file altered in the media folder is never served as
+    the archived one. A mismatch is logged (``labbook.files``) and raises :class:`RawFileDamaged`."""
+    name = raw.storage_name
+    if verify is None:
+        verify = raw.project.is_frozen
+    try:
+        size = default_storage.size(name)
+    except OSError:
+        size = None
+    problem = None
+    if size is None:
+        problem = "its stored bytes are missing"
+    elif size != raw.size:
+        problem = f"its stored bytes are {size} bytes, not the recorded {raw.size}"
+    elif verify and _stored_sha256(name) != raw.sha256:
+        problem = "its stored bytes no longer match its SHA-256"
+    if problem:
+        logger.error(
+            "raw file %s (%s) of project %s refused: %s (sha256 %s)",
+            raw.pk,
+            raw.original_name,
+            raw.project.slug,
+            problem,
+            raw.sha256,
+        )
+        raise RawFileDamaged(
+            f"{raw.original_name}: {problem} (sha256 {raw.sha256}); not served. "
+            "The stored copy was altered or damaged: restore it from a backup."
+        )
+    return default_storage.open(name, "rb")
 
 
 def raw_file_store(
@@ -46,8 +93,11 @@ def raw_file_store(
     The stream is copied to a temporary file while its SHA-256 is computed; over ``max_bytes``
     (default ``settings.RAW_FILE_MAX_BYTES``) it is refused. New content is saved under
     ``raw/<sha[:2]>/<sha>`` and read back to verify; content already stored is not rewritten. A
-    failure at any point leaves no blob and no row behind.
+    failure at any point leaves no blob and no row behind. ``user``, when given, must be an editor
+    of ``project`` (RoleRequired, a PermissionDenied, otherwise).
     """
+    if user is not None:
+        require_role(user, project, Role.EDITOR)
     project.check_writable()
     max_bytes = settings.RAW_FILE_MAX_BYTES if max_bytes is None else max_bytes
     name = os.path.basename(original_name or "").strip()

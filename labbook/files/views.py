@@ -1,20 +1,26 @@
-"""Downloads of raw files and result artifacts, for members of their project only (others get 404)."""
+"""Downloads of raw files and result artifacts, for members of their project only (others get 404).
+
+A raw file whose stored bytes do not match its record (size; SHA-256 too in a frozen project) is
+refused with 409 and logged, never served."""
 
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 
 from labbook.files.models import RawFile
+from labbook.files.services import RawFileDamaged, raw_file_open_checked
 from labbook.projects.selectors import visible
 
 
 @login_required
 def raw_file_download(request, pk: int):
-    raw = get_object_or_404(visible(RawFile, request.user), pk=pk)
-    return FileResponse(
-        raw.open(), as_attachment=True, filename=raw.original_name, content_type=raw.media_type
-    )
+    raw = get_object_or_404(visible(RawFile, request.user).select_related("project"), pk=pk)
+    try:
+        fh = raw_file_open_checked(raw)
+    except RawFileDamaged as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+    return FileResponse(fh, as_attachment=True, filename=raw.original_name, content_type=raw.media_type)
 
 
 @login_required

@@ -23,7 +23,7 @@ from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.files.api.serializers import RawFileSerializer, RawFileUploadSerializer
 from labbook.files.filters import RawFileFilterSet
 from labbook.files.models import RawFile
-from labbook.files.services import raw_file_store
+from labbook.files.services import RawFileDamaged, raw_file_open_checked, raw_file_store
 from labbook.projects.models import Role
 from labbook.projects.permissions import require_role
 
@@ -131,6 +131,8 @@ class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         raw = self.get_object()
-        return FileResponse(
-            raw.open(), as_attachment=True, filename=raw.original_name, content_type=raw.media_type
-        )
+        try:
+            fh = raw_file_open_checked(raw)
+        except RawFileDamaged as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return FileResponse(fh, as_attachment=True, filename=raw.original_name, content_type=raw.media_type)
