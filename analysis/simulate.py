@@ -845,6 +845,16 @@ class RealisticMovie:
             self._cache["sprites"] = sprites
         return self._cache["sprites"]
 
+    def _crystal_spectrum(self, s: int):
+        """FFT of sprite ``s``'s domain weights rendered at zero drift (cached): a sub-pixel shift is
+        then exact for the PSF-blurred (band-limited) image, unlike re-rasterising the square."""
+        key = ("spectrum", s)
+        if key not in self._cache:
+            _, c, box = self._sprites()[s]
+            w = _crystal_weights(c, box, 0.0, 0.0, self.psf_sigma_px, self.supersample)
+            self._cache[key] = (np.fft.rfft2(w), w.shape[-2:])
+        return self._cache[key]
+
     def _anchor(self, iy: int, ix: int):
         """Every sprite's image (k, h, w), beam included, with the sample shifted by the anchor drift."""
         key = ("anchor", iy, ix)
@@ -855,9 +865,9 @@ class RealisticMovie:
                     del self._cache[k]
             dy, dx = iy * self.drift_anchor_px, ix * self.drift_anchor_px
             images = []
-            for kind, obj, box in self._sprites():
+            for s, (kind, obj, box) in enumerate(self._sprites()):
                 if kind == "crystal":
-                    img = _crystal_weights(obj, box, dy, dx, self.psf_sigma_px, self.supersample)
+                    img = _fourier_shifted(*self._crystal_spectrum(s), dy, dx)
                 else:
                     img = _debris_image(obj, box, dy, dx)[None]
                 images.append(
@@ -1014,6 +1024,16 @@ def _crystal_weights(c: RealisticCrystal, box: _Box, dy, dx, psf_sigma_px, ss):
         area = m.reshape(hy, ss, hx, ss).sum(axis=(1, 3), dtype=np.float32) / total
         out[d] = ndimage.gaussian_filter(area, psf_sigma_px, mode="constant", truncate=4.0)
     return out
+
+
+def _fourier_shifted(spectrum, shape, dy, dx):
+    """The ``shape`` image whose rfft2 is ``spectrum``, shifted by (dy, dx) px (circularly; boxes
+    have margin)."""
+    h, w = shape
+    ky = np.fft.fftfreq(h)[:, None]
+    kx = np.fft.rfftfreq(w)[None, :]
+    phase = np.exp(-2j * np.pi * (ky * dy + kx * dx))
+    return np.fft.irfft2(spectrum * phase, s=(h, w)).astype(np.float32)
 
 
 def _debris_image(d, box: _Box, dy, dx):
