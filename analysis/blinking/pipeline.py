@@ -25,8 +25,10 @@ from analysis.blinking.fits import PowerLawFit, fit_truncated_power_law, fit_tru
 from analysis.blinking.traces import (
     Dwells,
     Levels,
+    active_span,
     changepoint_states,
     dwell_times,
+    envelope_threshold_states,
     intensity_levels,
     threshold_states,
 )
@@ -67,6 +69,9 @@ def analyze_trace(
     min_events: int = 10,
     include_censored: bool = False,
     class_options: dict | None = None,
+    envelope_window_s: float | None = 15.0,
+    switch_cost: float | None = None,
+    false_flip_rate: float = 1e-3,
 ) -> TraceAnalysis:
     """Levels, ON/OFF states, dwell times, per-particle ML fits and class of one background-subtracted trace.
 
@@ -76,9 +81,27 @@ def analyze_trace(
     to the recording length, on the complete dwells: the censored first and last dwell of the trace are
     kept apart (:class:`Dwells`) and only pooled in with ``include_censored=True`` (as if complete, which
     shortens the tail: for comparison with analyses that keep them).
+
+    With ``envelope_window_s`` (15 s) the threshold follows the local ON level
+    (:func:`envelope_threshold_states`: half the bright-minus-background difference at that time), as a
+    brightening or fading crystal needs; None for one global threshold.
     """
     levels = intensity_levels(trace, fraction=threshold_fraction, reference=threshold_reference)
-    if method == "threshold":
+    if method == "threshold" and envelope_window_s is not None and threshold_reference == "background":
+        window = max(int(round(envelope_window_s / bin_time_s)), 3)
+        states, _ = envelope_threshold_states(
+            trace,
+            levels,
+            fraction=threshold_fraction,
+            window_frames=window,
+            switch_cost=switch_cost,
+            false_flip_rate=false_flip_rate,
+        )
+        # A dark beginning (late activation) or end (bleach) is dark: its noise flips are not blinks.
+        start, stop = active_span(states, min_dark_frames=max(int(0.05 * states.size), 1))
+        states[:start] = False
+        states[stop:] = False
+    elif method == "threshold":
         states = threshold_states(trace, levels.threshold)
     elif method == "changepoint":
         states = changepoint_states(trace, levels.threshold)
@@ -159,8 +182,9 @@ class BlinkingResult:
             "noise_model": None
             if self.noise is None
             else {"variance_per_mean": self.noise.slope, "variance_offset": self.noise.intercept},
-            "hot_pixels_yx": [list(map(int, divmod(int(f), self.particles.shape[1])))
-                              for f in self.particles.hot_pixels],  # fmt: skip
+            "hot_pixels_yx": [
+                list(map(int, divmod(int(f), self.particles.shape[1]))) for f in self.particles.hot_pixels
+            ],  # fmt: skip
             "rejected": self.rejected,
             "drift": {
                 "window_start_frame": wf[:, 0].astype(int).tolist(),
@@ -456,7 +480,7 @@ def analyze_blinking_movie(
             min_events=min_events,
             population_classes=pooled_classes,
             population_particles=len(pooled),
-            fits="discrete ML, complete dwells only, t_min = 1 frame, support up to the recording length",
+            fits="ML for camera frames (continuous law, hat-kernel binning, recording as window), complete dwells only, t_min = 1 frame",
         ),
         timings_s=timings,
     )
