@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from labbook.files.models import RawFile, blob_name
 from labbook.projects.models import Project, Role
@@ -141,7 +141,12 @@ def raw_file_store(
                 )
                 raw.full_clean()
                 raw.save()
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, (IntegrityError, ValidationError)):
+                # the same content stored in this project at this moment by another request: theirs stands
+                raced = RawFile.objects.filter(project=project, sha256=sha).first()
+                if raced is not None:
+                    return raced
             if wrote and not RawFile.objects.filter(sha256=sha).exists():
                 default_storage.delete(stored_name)
             raise
