@@ -112,6 +112,9 @@ def job_submit(
             raise ValidationError({"files": f"{raw} ({role}) is not in project {target.project}"})
     version = analysis.__version__
     key = input_key(kind, files, params, version)
+    # identical submissions at the same moment wait here for one another (a row lock on the record
+    # analysed; SQLite's IMMEDIATE transactions are serial anyway), so the later ones find the job
+    list(type(target).objects.select_for_update().filter(pk=target.pk).values_list("pk", flat=True))
     if not force:
         existing = (
             AnalysisJob.objects.filter(
