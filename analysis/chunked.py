@@ -336,3 +336,58 @@ def compute_movie_sums(
     result = final.result()
     del futures, final, layout_future
     return result
+
+
+def compute_movie_sums_threads(
+    info: MovieInfo,
+    layout: SumLayout,
+    *,
+    n_threads: int = 2,
+    chunk_frames: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> MovieSums:
+    """The same pass as :func:`compute_movie_sums`, in this process, on ``n_threads`` threads.
+
+    For a one-off command line run, a LocalCluster costs more than the pass itself (starting two
+    worker processes and importing scipy in each: ~5 CPU-seconds, against ~1 s for one memory-mapped
+    pass over a 3 GB movie). The chunk code spends its time in numpy gathers and sums that release the
+    GIL, so threads share the cores well. At most ``2 * n_threads`` chunks are in flight and finished
+    ones are folded in order (correlation sums added, traces kept until one final concatenation), so
+    memory stays bounded by the chunk size as on the cluster. Results equal the cluster's: the same
+    chunk function, combined in the same order.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    if int(n_threads) != n_threads or n_threads < 1:
+        raise AnalysisInputError(f"workers: {n_threads}, expected at least 1")
+    chunk = chunk_frames or default_chunk_frames(info)
+    ranges = frame_ranges(info.frames, chunk)
+    traces, backgrounds, corr = [], [], None
+    done: dict[int, MovieSums] = {}
+    next_fold = 0
+    with ThreadPoolExecutor(max_workers=int(n_threads), thread_name_prefix="movie-chunk") as pool:
+        pending: dict = {}
+        queue = list(enumerate(ranges))
+        while queue or pending:
+            while queue and len(pending) < 2 * n_threads:
+                k, (s, e) = queue.pop(0)
+                pending[pool.submit(read_chunk_sums, info, s, e, layout)] = k
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                k = pending.pop(f)
+                done[k] = f.result()  # an AnalysisInputError surfaces here, with the frame range
+                if progress is not None:
+                    progress(done[k].stop - done[k].start)
+            while next_fold in done:
+                part = done.pop(next_fold)
+                traces.append(part.traces)
+                backgrounds.append(part.background)
+                corr = part.correlation if corr is None else combine_correlation_sums(corr, part.correlation)
+                next_fold += 1
+    return MovieSums(
+        start=0,
+        stop=info.frames,
+        traces=np.concatenate(traces),
+        background=np.concatenate(backgrounds),
+        correlation=corr,
+    )

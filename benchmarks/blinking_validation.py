@@ -79,8 +79,10 @@ def main(argv=None) -> int:
             abs(s["alpha_off_diff"]),
             s["correlation_abs_err"],
         )
-        cells = " ".join(f"{bb:5.2f} -> {nn:4.2f}" if "corr" not in k else f"{bb:5.3f} -> {nn:5.3f}"
-                         for k, bb, nn in zip(("r", "p", "c", "a", "o", "corr"), b, now, strict=True))
+        cells = " ".join(
+            f"{bb:5.2f} -> {nn:4.2f}" if "corr" not in k else f"{bb:5.3f} -> {nn:5.3f}"
+            for k, bb, nn in zip(("r", "p", "c", "a", "o", "corr"), b, now, strict=True)
+        )
         print(
             f"{name:16} {cells} {s['mean_on_rel_err']:7.3f} {s['mean_off_rel_err']:7.3f} "
             f"{s['subclass_accuracy']:7.2f} {s['seconds']:5.1f}"

@@ -13,7 +13,6 @@ from analysis.blinking.classes import TraceClass, classify_trace
 from analysis.blinking.detect import (
     NoiseModel,
     Particles,
-    Projections,
     blinking_excess,
     detect_particles,
     frame_shifts,
@@ -32,7 +31,14 @@ from analysis.blinking.traces import (
     intensity_levels,
     threshold_states,
 )
-from analysis.chunked import MovieSums, SumLayout, compute_movie_sums, dask_client, sum_layout
+from analysis.chunked import (
+    MovieSums,
+    SumLayout,
+    compute_movie_sums,
+    compute_movie_sums_threads,
+    dask_client,
+    sum_layout,
+)
 from analysis.correlation import correlation_map, correlation_vs_size, mean_correlation, pearson_from_sums
 from analysis.errors import AnalysisInputError
 from analysis.movie import MovieInfo, open_movie
@@ -184,7 +190,7 @@ class BlinkingResult:
             else {"variance_per_mean": self.noise.slope, "variance_offset": self.noise.intercept},
             "hot_pixels_yx": [
                 list(map(int, divmod(int(f), self.particles.shape[1]))) for f in self.particles.hot_pixels
-            ],  # fmt: skip
+            ],
             "rejected": self.rejected,
             "drift": {
                 "window_start_frame": wf[:, 0].astype(int).tolist(),
@@ -270,6 +276,19 @@ class BlinkingResult:
         }
 
 
+def _analyze_on_cluster(c, traces, n, bin_time, trace_options):
+    """Per-particle analyses are independent: batches of columns on the workers."""
+    n_batches = min(n, 4 * max(len(c.nthreads()), 1))
+    [traces_future] = c.scatter([traces], broadcast=True, hash=False)
+    bounds = np.linspace(0, n, n_batches + 1).astype(int)
+    futures = [
+        c.submit(_analyze_columns, traces_future, int(a), int(b), bin_time, trace_options, pure=False)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if b > a
+    ]
+    return [a for batch in c.gather(futures) for a in batch]
+
+
 def _drop_particles(particles, layout, sums, pairs, keep):
     """The particles ``keep`` (bool), with their layout, sums and pairs, renumbered in order."""
     from analysis.correlation import CorrelationSums
@@ -301,6 +320,7 @@ def analyze_blinking_movie(
     client=None,
     scheduler_address: str | None = None,
     n_workers: int = 2,
+    processes: bool = False,
     chunk_frames: int | None = None,
     split_every: int = 2,
     n_sample_frames: int = 400,
@@ -329,6 +349,11 @@ def analyze_blinking_movie(
 
     Parameters
     ----------
+    client, scheduler_address : optional
+        Run the pass on this dask client, or on the scheduler at this address. Without either the pass
+        runs in this process on ``n_workers`` threads (:func:`compute_movie_sums_threads`: no cluster
+        to start, the same result), or on a new LocalCluster of ``n_workers`` processes when
+        ``processes`` is true.
     n_sample_frames, n_windows : int
         Frames read for detection (400: about 7 % of a 6000-frame movie) and the time windows they are
         averaged in (10; a crystal bright in one window only is still found).
@@ -393,16 +418,22 @@ def analyze_blinking_movie(
         pairs = neighbour_pairs(particles, max_distance_px=assembly_distance_um / pixel_size)
     layout = sum_layout(particles, pairs, frame_shift=shifts)
     trace_options = dict(method=method, threshold_fraction=threshold_fraction, min_events=min_events)
-    own = client is None
+    in_process = client is None and not scheduler_address and not processes
+    own = client is None and not in_process
     with (
         dask_client(scheduler_address=scheduler_address, n_workers=n_workers)
         if own
         else contextlib.nullcontext(client)
     ) as c:
         lap("cluster")
-        sums = compute_movie_sums(
-            info, layout, client=c, chunk_frames=chunk_frames, split_every=split_every, progress=progress
-        )
+        if c is None:
+            sums = compute_movie_sums_threads(
+                info, layout, n_threads=n_workers, chunk_frames=chunk_frames, progress=progress
+            )
+        else:
+            sums = compute_movie_sums(
+                info, layout, client=c, chunk_frames=chunk_frames, split_every=split_every, progress=progress
+            )
         lap("streaming pass")
         excess = blinking_excess(sums.traces, particles, projections.noise)
         debris = (excess < debris_max_excess) & (particles.half_max_area_px > debris_min_area_px)
@@ -416,18 +447,11 @@ def analyze_blinking_movie(
         if debris.any():
             particles, layout, sums, pairs = _drop_particles(particles, layout, sums, pairs, ~debris)
             excess = excess[~debris]
-        # Per-particle analyses are independent: batches of columns on the workers.
-        n_batches = min(particles.n, 4 * max(len(c.nthreads()), 1))
-        [traces_future] = c.scatter([sums.traces], broadcast=True, hash=False)
-        bounds = np.linspace(0, particles.n, n_batches + 1).astype(int)
-        futures = [
-            c.submit(_analyze_columns, traces_future, int(a), int(b), bin_time, trace_options, pure=False)
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-            if b > a
-        ]
-        analyses = [a for batch in c.gather(futures) for a in batch]
+        if c is None:
+            analyses = _analyze_columns(sums.traces, 0, particles.n, bin_time, trace_options)
+        else:
+            analyses = _analyze_on_cluster(c, sums.traces, particles.n, bin_time, trace_options)
         lap("trace analyses")
-        del traces_future, futures
     if own:
         lap("cluster shutdown")
     t_max = info.frames * bin_time

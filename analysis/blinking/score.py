@@ -16,7 +16,9 @@ from analysis.blinking.fits import fit_truncated_power_law
 __all__ = ["match_particles", "score_blinking"]
 
 
-def match_particles(detected_yx: np.ndarray, true_yx: np.ndarray, *, match_px: float = 2.5) -> list[tuple[int, int]]:
+def match_particles(
+    detected_yx: np.ndarray, true_yx: np.ndarray, *, match_px: float = 2.5
+) -> list[tuple[int, int]]:
     """One-to-one matches ``(i_detected, j_true)`` within ``match_px``, closest pairs first."""
     a = np.asarray(detected_yx, dtype=float).reshape(-1, 2)
     b = np.asarray(true_yx, dtype=float).reshape(-1, 2)

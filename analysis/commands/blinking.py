@@ -27,7 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pixel-size", help="pixel size with a unit, e.g. 160nm; default: the file's")
     parser.add_argument("--scheduler", help="address of a running dask scheduler, e.g. tcp://127.0.0.1:8786")
     parser.add_argument(
-        "--workers", type=int, default=2, help="local worker processes when no --scheduler (2)"
+        "--workers",
+        type=int,
+        default=2,
+        help="threads in this process (or local worker processes with --processes) when no --scheduler (2)",
+    )
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="start a local dask cluster of --workers processes instead of threads in this process",
     )
     parser.add_argument("--maps", help="directory for correlation maps (.npy, and .png previews)")
     parser.add_argument("--chunk-frames", type=int, help="frames per task (default: about 64 MiB of frames)")
@@ -140,6 +148,7 @@ def run(args: argparse.Namespace) -> dict:
             pixel_size_um=pixel_size_um,
             scheduler_address=args.scheduler,
             n_workers=args.workers,
+            processes=args.processes,
             chunk_frames=args.chunk_frames,
             method=args.method,
             threshold_fraction=args.threshold_fraction,

@@ -10,6 +10,7 @@ from analysis.blinking import analyze_blinking_movie, detect_particles
 from analysis.chunked import (
     combine_movie_sums,
     compute_movie_sums,
+    compute_movie_sums_threads,
     dask_client,
     movie_chunk_sums,
     read_chunk_sums,
@@ -59,6 +60,44 @@ def _assert_same(a, b):
     assert np.allclose(
         pearson_from_sums(a.correlation), pearson_from_sums(b.correlation), atol=1e-9, equal_nan=True
     )
+
+
+@pytest.mark.parametrize("chunk_frames, threads", [(64, 2), (7, 1), (7, 3), (400, 2)])
+def test_threads_in_process_equal_in_memory(small_movie, chunk_frames, threads):
+    """The cold command line's path (no cluster): the same sums, folded in order."""
+    reference = movie_chunk_sums(small_movie["frames"], small_movie["layout"])
+    seen = []
+    got = compute_movie_sums_threads(
+        small_movie["info"], small_movie["layout"], n_threads=threads, chunk_frames=chunk_frames,
+        progress=seen.append,
+    )  # fmt: skip
+    _assert_same(got, reference)
+    assert sum(seen) == small_movie["info"].frames
+
+
+def test_drift_is_followed_in_the_pass(tmp_path, small_movie):
+    """Frames shifted by 3 px in the second half: with the shift in the layout, the traces are those of
+    the unshifted movie; without it, the ROIs lose their crystals."""
+    frames = small_movie["frames"]
+    moved = frames.copy()
+    moved[200:] = np.roll(frames[200:], (3, -2), axis=(1, 2))
+    layout = small_movie["layout"]
+    shift = np.zeros((frames.shape[0], 2), dtype=np.int16)
+    shift[200:] = (3, -2)
+    followed = sum_layout(layout.particles, None, frame_shift=shift)
+    ref = movie_chunk_sums(frames, sum_layout(layout.particles, None))
+    got = movie_chunk_sums(moved, followed)
+    p = layout.particles
+    h, w = p.shape
+    bad = np.zeros(p.n, dtype=bool)  # pixels whose shifted place wraps around the border
+    for flat, owner in ((p.roi_flat, p.roi_owner), (p.annulus_flat, p.annulus_owner)):
+        y, x = np.divmod(flat, w)
+        bad[owner[(y + 3 >= h) | (x - 2 < 0)]] = True
+    inner = ~bad
+    assert inner.sum() >= 3
+    assert np.allclose(got.traces[:, inner], ref.traces[:, inner])
+    lost = movie_chunk_sums(moved, sum_layout(layout.particles, None))
+    assert not np.allclose(lost.traces[200:], ref.traces[200:], rtol=0.2)
 
 
 @pytest.mark.parametrize("chunk_frames, split_every", [(64, 2), (7, 2), (50, 3), (400, 2)])
