@@ -29,33 +29,31 @@ SERIES = FIXTURES / "paper_series.json"
 DEMO_FILES = FIXTURES / "demo"
 
 
-# Synthetic blinking movies, one per treatment: exponents after the paper where it gives them
-# (pristine alpha_on 1.20 / alpha_off 0.88; 3 % Cl 1.01 / 1.02), invented in between for 9 and 17 %.
+# Synthetic blinking movies, one per treatment, from the realistic microscope simulator with the
+# paper's physics per treatment (analysis.simulate.PAPER_PRESETS: exponents, mean ON time, class
+# mixture and the mostly-on share of the two-state crystals).
 DEMO_MOVIES = {
-    0: dict(alpha_on=1.20, alpha_off=0.88, seed=200),
-    3: dict(alpha_on=1.01, alpha_off=1.02, seed=203),
-    9: dict(alpha_on=1.10, alpha_off=0.95, seed=209),
-    17: dict(alpha_on=1.15, alpha_off=0.92, seed=217),
+    0: dict(preset=0, seed=200),
+    3: dict(preset=3, seed=203),
+    9: dict(preset=9, seed=209),
+    17: dict(preset=17, seed=217),
 }
 
 
-def make_demo_movie(path: Path, pct: int, *, frames: int = 2400, size: int = 96) -> Path:
-    """Write the synthetic blinking movie of the ``pct`` % Cl demo sample (deterministic)."""
+def make_demo_movie(
+    path: Path, pct: int, *, frames: int = 2400, size: int = 96, n_particles: int = 20, workers: int = 2
+) -> Path:
+    """Write the synthetic blinking movie of the ``pct`` % Cl demo sample (deterministic).
+
+    A wide-field EM-CCD movie from :func:`analysis.simulate.simulate_realistic_movie` (Gaussian beam,
+    background gradient and decay, hot pixels, debris, sub-pixel drift, log-normal brightness), with
+    the treatment's preset; ``workers`` threads draw the noise (the frames do not depend on it).
+    """
     from analysis import simulate
 
-    movie = simulate.simulate_movie(
-        frames,
-        (size, size),
-        n_particles=12,
-        kinds=("qTSB", "qTSB", "BB", "qTSB", "PEB", "qTSB", "BBB", "qTSB", "MSB", "qTSB", "qTSB", "BB"),
-        edge_px=(3, 4, 5),
-        spacing_px=20,
-        mu_on_per_s=0.05,
-        mu_off_per_s=0.05,
-        **DEMO_MOVIES[pct],
-    )
+    movie, _truth = simulate.simulate_realistic_movie(frames, (size, size), n_particles, **DEMO_MOVIES[pct])
     path.parent.mkdir(parents=True, exist_ok=True)
-    simulate.write_movie_tiff(path, movie)
+    simulate.write_movie_tiff(path, movie, workers=workers)
     return path
 
 
