@@ -26,7 +26,7 @@ import numpy as np
 import pint
 
 from analysis.errors import AnalysisInputError
-from analysis.units import ureg
+from analysis.units import check_unit_expression, ureg
 
 __all__ = [
     "DecayHistogram",
@@ -170,6 +170,7 @@ def _unit_factor(name: str, target: str, default: str, path) -> float:
     unit = m.group(1) if m else default
     unit = unit.replace("µ", "u").replace("μ", "u")
     try:
+        check_unit_expression(unit)  # a header is text from outside: no power towers for pint
         return float(ureg.Quantity(1.0, unit).to(target).magnitude)
     except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
         raise AnalysisInputError(

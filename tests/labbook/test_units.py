@@ -139,3 +139,21 @@ class TestQuantityFieldOnTheDatabase:
 def test_unbalanced_quotes_and_brackets_are_refused_not_crashed(text):
     with pytest.raises(ValidationError, match="expected a volume"):
         to_quantity(text, unit="uL", name="volume_added")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1 uL**10**10**7", "powers"),  # refused before pint evaluates it (issue 13)
+        ("2.5 uL foo", "after the unit"),  # trailing junk
+        ("1e-400 uL", "too small"),  # not silently 0
+        ("1e400 uL", "too large"),  # not inf
+        ("1e-320 fL", "too small"),  # fine as typed, but 0 in the stored unit (uL)
+        ("1e307 ML", "out of range"),  # fine as typed, but inf in the stored unit (uL)
+        (10**400, "not a finite number"),  # an int beyond float range
+    ],
+)
+def test_bounded_expressions_underflow_and_overflow_are_refused(value, message):
+    with pytest.raises(ValidationError, match=message) as err:
+        to_quantity(value, unit="uL", name="volume_added")
+    assert "volume_added" in err.value.message_dict
