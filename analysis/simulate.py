@@ -727,21 +727,6 @@ def _sample_tpl(n: int, alpha: float, mu: float, t_min: float, t_cap: float, rng
     return out
 
 
-def _alternating_segments(total_s, laws, start, rng, t_min, t_cap):
-    """Segments (durations, state index) alternating between ``laws`` (list of (alpha, mu)) until
-    ``total_s`` is covered. ``start`` is the first state index; state i is followed by (i + 1) % n
-    for two laws."""
-    durations, states = [], []
-    t, cur = 0.0, start
-    while t < total_s:
-        d = float(_sample_tpl(1, *laws[cur], t_min, t_cap, rng)[0])
-        durations.append(d)
-        states.append(cur)
-        t += d
-        cur = (cur + 1) % len(laws)
-    return np.array(durations), np.array(states)
-
-
 def _two_state_segments(total_s, a_on, mu_on, a_off, mu_off, start_on, rng, t_min, t_cap):
     """Vectorised alternating ON/OFF durations covering ``total_s``; state 1 = ON."""
     n = 64
