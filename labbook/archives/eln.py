@@ -25,19 +25,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
+import math
 import posixpath
 import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 from django.utils import timezone
 
 from labbook.archives.models import ImportedRecord
@@ -94,6 +96,20 @@ UNITS_BY_CODE = {code: unit for unit, code in UNIT_CODES.items()}
 
 class ElnError(ValidationError):
     """An archive that cannot be imported; the message says why, in one line."""
+
+
+logger = logging.getLogger("labbook.archives")
+
+#: what a malformed archive makes the standard library, the ORM or pint raise while it is read
+_MALFORMED = (
+    ValueError, TypeError, KeyError, AttributeError, IndexError, ArithmeticError, RecursionError,
+    UnicodeError, EOFError, zipfile.BadZipFile, zlib.error, DatabaseError,
+)  # fmt: skip
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -306,9 +322,12 @@ def check_entries(zf: zipfile.ZipFile) -> str:
         raise ElnError(
             f"the archive has {len(infos)} entries; at most {settings.ELN_IMPORT_MAX_ENTRIES} are accepted"
         )
-    roots, total, packed = set(), 0, 0
+    roots, total, packed, seen = set(), 0, 0, set()
     for info in infos:
         name = info.filename
+        if name.rstrip("/") in seen:
+            raise ElnError(f"entry {name!r} appears twice in the archive")
+        seen.add(name.rstrip("/"))
         if name.startswith("/") or "\\" in name or (len(name) > 1 and name[1] == ":"):
             raise ElnError(f"entry {name!r} has an absolute path")
         parts = name.rstrip("/").split("/")
@@ -340,8 +359,11 @@ def check_entries(zf: zipfile.ZipFile) -> str:
 
 
 def _read_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
-    with zf.open(info) as fh:
-        data = fh.read(limit + 1)
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(limit + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as exc:
+        raise ElnError(f"{info.filename} cannot be read: the archive is damaged ({_one_line(exc)})") from None
     if len(data) > limit:
         raise ElnError(f"{info.filename} is larger than it claims")
     return data
@@ -355,7 +377,9 @@ def check_metadata(zf: zipfile.ZipFile, root: str) -> Archive:
     try:
         doc = json.loads(_read_limited(zf, info, info.file_size))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ElnError(f"{METADATA} is not valid JSON ({exc})") from None
+        raise ElnError(f"{METADATA} is not valid JSON ({_one_line(exc)})") from None
+    except RecursionError:
+        raise ElnError(f"{METADATA} is nested too deeply") from None
     graph = doc.get("@graph") if isinstance(doc, dict) else None
     if not isinstance(graph, list):
         raise ElnError(f"{METADATA} has no @graph")
@@ -369,22 +393,24 @@ def check_metadata(zf: zipfile.ZipFile, root: str) -> Archive:
         if not types or not all(isinstance(t, str) for t in _as_list(types)):
             raise ElnError(f"node {node['@id']!r} has no @type")
         nodes[node["@id"]] = node
+    if "\\u0000" in json.dumps(doc):  # PostgreSQL cannot store it; no ELN writes it
+        raise ElnError(f"{METADATA} contains a NUL character")
     descriptor = nodes.get(METADATA)
     if descriptor is None:
         raise ElnError(f"{METADATA} does not describe itself (no descriptor node)")
-    conforms = {c.get("@id") if isinstance(c, dict) else c for c in _as_list(descriptor.get("conformsTo"))}
+    conforms = {_ref(c) for c in _as_list(descriptor.get("conformsTo"))}
     if not conforms & RO_CRATE_VERSIONS:
         raise ElnError(f"unknown RO-Crate version {sorted(map(str, conforms))}; 1.1 and 1.2 are supported")
     version = str(descriptor.get("version", "1.0"))
     if not version.startswith("1."):
         raise ElnError(f"unknown .eln version {version!r}; version 1.x is supported")
-    root_id = (descriptor.get("about") or {}).get("@id", "./")
+    root_id = _root_id(descriptor)
     root_node = nodes.get(root_id)
     if root_node is None or "Dataset" not in _as_list(root_node.get("@type")):
         raise ElnError("the root dataset is missing from the metadata")
     parts = []
     for ref in _as_list(root_node.get("hasPart")):
-        node = nodes.get(ref.get("@id") if isinstance(ref, dict) else ref)
+        node = nodes.get(_ref(ref))
         if node is None:
             raise ElnError(f"the root lists {ref!r}, which is not in the metadata")
         parts.append(node)
@@ -409,9 +435,15 @@ def open_archive(path: Path | str) -> Archive:
 # import: records
 # ----------------------------------------------------------------------------------------------
 def _ref(value) -> str | None:
+    """The ``@id`` a reference names (``{"@id": ...}`` or a bare string), None for anything else."""
     if isinstance(value, dict):
-        return value.get("@id")
+        value = value.get("@id")
     return value if isinstance(value, str) else None
+
+
+def _root_id(descriptor: dict) -> str | None:
+    about = descriptor.get("about")
+    return "./" if about is None else _ref(about)
 
 
 def _parse_time(text):
@@ -430,7 +462,6 @@ class _Importer:
         self.user = user
         self.tmpdir = tmpdir
         self.by_node: dict[str, ProjectRecord] = {}
-        self.users: dict[str, object] = {}
         self.new_blobs: list[str] = []
         self.publisher = ""
 
@@ -475,32 +506,36 @@ class _Importer:
 
     # people ------------------------------------------------------------------------------
     def person(self, person_id: str | None):
-        """The user a Person node stands for: an existing account with that name, or a new
-        inactive one without a password (provenance only; nobody can log in as it)."""
-        if not person_id or not person_id.startswith("#person-"):
-            return None
-        username = person_id.removeprefix("#person-")[:150]
-        if username not in self.users:
-            User = get_user_model()
-            user = User.objects.filter(username=username).first()
-            if user is None:
-                user = User(username=username, is_active=False)
-                user.set_unusable_password()
-                user.full_clean()
-                user.save()
-            self.users[username] = user
-        return self.users[username]
+        """The account a person reference of the archive becomes: the importing user, always.
+
+        An archive is not proof of who did what on this instance: matching its people to
+        accounts by name or e-mail would let it attribute records to anyone (a superuser
+        included). The archive's people are kept as text (:meth:`person_text`) in the
+        record's ImportedRecord, and no account is created."""
+        return self.user if person_id else None
+
+    def person_text(self, person_id: str) -> str:
+        node = self.a.nodes.get(person_id)
+        if isinstance(node, dict):
+            name = node.get("name") or " ".join(
+                str(node.get(k)) for k in ("givenName", "familyName") if node.get(k)
+            )
+            email = node.get("email")
+            text = " ".join(str(x) for x in (name, f"<{email}>" if email else "") if x)
+            if text:
+                return _one_line(f"{text} ({person_id})", 500)
+        return _one_line(person_id, 500)
 
     # records -----------------------------------------------------------------------------
     def properties(self, node: dict) -> dict[str, dict]:
         out = {}
         for ref in _as_list(node.get("variableMeasured")):
             pv = self.a.nodes.get(_ref(ref)) if _ref(ref) in self.a.nodes else ref
-            if isinstance(pv, dict) and pv.get("propertyID"):
+            if isinstance(pv, dict) and isinstance(pv.get("propertyID"), str) and pv["propertyID"]:
                 out[pv["propertyID"]] = pv
         return out
 
-    def field_value(self, model, f: models.Field, pv: dict):
+    def field_value(self, model, f: models.Field, pv: dict, people: dict[str, str]):
         if "value" not in pv or pv["value"] is None:
             return None
         value = pv["value"]
@@ -508,35 +543,56 @@ class _Importer:
         if isinstance(f, QuantityField) or _is_uncertainty(model, f):
             unit = pv.get("unitText") or UNITS_BY_CODE.get(pv.get("unitCode"))
             target = f.unit if isinstance(f, QuantityField) else model._meta.get_field(f.name[:-4]).unit
-            if not unit or unit == target:
-                return float(value)
             try:
+                number = float(value)
+                if not math.isfinite(number) or isinstance(value, bool):
+                    raise ValueError("not a finite number")
+                if not unit or unit == target:
+                    return number
                 return float(
-                    to_quantity(Quantity(float(value), unit), unit=target, name=name).to(target).magnitude
+                    to_quantity(Quantity(number, str(unit)), unit=target, name=name).to(target).magnitude
                 )
-            except Exception as exc:  # noqa: BLE001 - pint raises many kinds for unknown units
-                raise ElnError(f"{name}: cannot read {value!r} {unit!r} as {target} ({exc})") from None
+            except Exception as exc:  # noqa: BLE001 - float() and pint raise many kinds
+                raise ElnError(
+                    f"{name}: cannot read {_one_line(repr(value), 60)} {_one_line(repr(unit), 40)} as {target} "
+                    f"({_one_line(exc, 120)})"
+                ) from None
         if f.many_to_one:
-            target = _ref(pv.get("valueReference")) or value
+            target = _ref(pv.get("valueReference")) or _ref(value)
             if issubclass(f.related_model, ProjectRecord):
                 if target not in self.by_node:
-                    raise ElnError(f"{name} points to {target!r}, which is not a record of this archive")
+                    raise ElnError(
+                        f"{name} points to {_one_line(repr(target or value), 80)}, which is not a record of this archive"
+                    )
                 return self.by_node[target]
+            if target:
+                people[f.name] = self.person_text(target)
             return self.person(target)
-        if isinstance(f, models.JSONField):
-            return json.loads(value) if isinstance(value, str) else value
-        if isinstance(f, models.DateTimeField):
-            return _parse_time(value)
-        if isinstance(f, models.DateField):
-            return dt.date.fromisoformat(str(value)[:10])
+        if isinstance(value, dict | list) and not isinstance(f, models.JSONField):
+            raise ElnError(f"{name}: expected a single value, not {_one_line(repr(value), 60)}")
+        try:
+            if isinstance(f, models.JSONField):
+                return json.loads(value) if isinstance(value, str) else value
+            if isinstance(f, models.DateTimeField):
+                return _parse_time(value)
+            if isinstance(f, models.DateField):
+                if not isinstance(value, str):
+                    raise ValueError("expected an ISO date")
+                return dt.date.fromisoformat(value[:10])
+        except (ValueError, RecursionError) as exc:
+            raise ElnError(
+                f"{name}: cannot read {_one_line(repr(value), 60)} ({_one_line(exc, 120)})"
+            ) from None
         return value
 
     def import_labbook_record(self, project, model, node: dict, files: list[dict]):
         pvs = self.properties(node)
-        values = {}
+        values, people = {}, {}
+        if _ref(node.get("author")):
+            people["author"] = self.person_text(_ref(node.get("author")))
         for f in content_fields(model):
             if f.name in pvs:
-                values[f.name] = self.field_value(model, f, pvs[f.name])
+                values[f.name] = self.field_value(model, f, pvs[f.name], people)
         if model is RawFile:
             if len(files) != 1:
                 raise ElnError(f"raw file record {node['@id']!r} must have exactly one file")
@@ -550,7 +606,7 @@ class _Importer:
                 description=values.get("description", ""),
             )
         else:
-            obj = model(project=project, created_by=self.person(_ref(node.get("author"))), **values)
+            obj = model(project=project, created_by=self.user, **values)
             obj.full_clean(validate_unique=True)
             obj.save()
         m2m = {}
@@ -560,7 +616,8 @@ class _Importer:
                 missing = [r for r in refs if r not in self.by_node]
                 if missing:
                     raise ElnError(
-                        f"{model._meta.label}.{rel.name} points to {missing[0]!r}, not in this archive"
+                        f"{model._meta.label}.{rel.name} points to {_one_line(repr(missing[0]), 80)}, "
+                        "not in this archive"
                     )
                 m2m[rel.name] = [self.by_node[r] for r in refs]
         self.by_node[node["@id"]] = obj
@@ -569,6 +626,8 @@ class _Importer:
         unmapped = [pv for name, pv in pvs.items() if name not in known]
         if unmapped:  # properties this labbook has no field for (another version's): kept, not dropped
             raw["unmapped"] = unmapped
+        if people:  # who the archive says did it, as text: the records belong to the importing user
+            raw["people"] = people
         return obj, m2m, raw
 
     def import_foreign_dataset(self, project, node: dict, files: list[dict]):
@@ -576,7 +635,9 @@ class _Importer:
         lines = [str(node.get("text") or node.get("description") or "")]
         raw_props = []
         for ref in _as_list(node.get("variableMeasured")):
-            pv = self.a.nodes.get(_ref(ref), ref) if isinstance(ref, dict) else self.a.nodes.get(ref, {})
+            pv = (
+                self.a.nodes.get(_ref(ref), ref) if isinstance(ref, dict) else self.a.nodes.get(_ref(ref), {})
+            )
             if isinstance(pv, dict):
                 raw_props.append(pv)
                 unit = pv.get("unitText") or UNITS_BY_CODE.get(pv.get("unitCode"), pv.get("unitCode", ""))
@@ -597,7 +658,7 @@ class _Importer:
         raw = dict(node)
         raw["variableMeasured"] = raw_props
         raw["hasPart"] = [self.a.nodes.get(_ref(p), p) for p in _as_list(node.get("hasPart"))]
-        for key in ("author", "comment", "mentions", "about"):  # resolve the referenced nodes
+        for key in ("author", "creator", "comment", "mentions", "about"):  # resolve the referenced nodes
             if key in node:
                 raw[key] = [self.a.nodes.get(_ref(r), r) for r in _as_list(node[key])]
         return entry, {"raw_files": raws}, raw
@@ -608,7 +669,11 @@ def _files_of(archive: Archive, node: dict) -> list[dict]:
     for ref in _as_list(node.get("hasPart")):
         part = archive.nodes.get(_ref(ref))
         if part is None:
-            if _ref(ref) and not _ref(ref).startswith(("http://", "https://")):
+            if _ref(ref) is None:
+                raise ElnError(
+                    f"{node['@id']!r} lists a part that is not a reference: {_one_line(repr(ref), 80)}"
+                )
+            if not _ref(ref).startswith(("http://", "https://")):
                 raise ElnError(f"{node['@id']!r} lists part {_ref(ref)!r}, which is not in the metadata")
             continue
         if "File" in _as_list(part.get("@type")):
@@ -623,9 +688,23 @@ def eln_import(*, path: Path | str, user, slug: str | None = None) -> Project:
 
     Everything is checked first and written in one transaction: a refused archive (ElnError, a
     ValidationError) leaves no project, no record and no new blob behind."""
+    try:
+        return _eln_import(path=path, user=user, slug=slug)
+    except ElnError:
+        raise
+    except ValidationError as exc:  # a record or the project refused by full_clean()
+        raise ElnError(f"refused: {_one_line('; '.join(exc.messages))}") from None
+    except _MALFORMED as exc:  # whatever a malformed archive makes the readers raise: one line
+        logger.warning("import of %s refused", path, exc_info=True)
+        raise ElnError(
+            f"{Path(path).name} is malformed and was not imported ({type(exc).__name__}: {_one_line(exc, 200)})"
+        ) from None
+
+
+def _eln_import(*, path: Path | str, user, slug: str | None) -> Project:
     archive = open_archive(path)
     labels = {m._meta.label: m for m in domain_models()}
-    root = archive.nodes[(archive.nodes[METADATA].get("about") or {}).get("@id", "./")]
+    root = archive.nodes[_root_id(archive.nodes[METADATA])]
     publisher = archive.nodes.get(_ref(archive.nodes[METADATA].get("sdPublisher")) or "", {})
     source = str(publisher.get("name") or archive.nodes[METADATA].get("sdPublisher") or "unknown ELN")[:200]
     name = str(root.get("name") or slug or archive.root)[:180]
@@ -645,7 +724,11 @@ def eln_import(*, path: Path | str, user, slug: str | None = None) -> Project:
             Membership.objects.create(project=project, user=user, role=Role.ADMIN)
             # ours first, in dependency order, so links resolve; then other ELNs' datasets
             ours = [
-                n for n in archive.parts if n.get("genre") in labels and "Dataset" in _as_list(n.get("@type"))
+                n
+                for n in archive.parts
+                if isinstance(n.get("genre"), str)
+                and n["genre"] in labels
+                and "Dataset" in _as_list(n.get("@type"))
             ]
             order = {label: i for i, label in enumerate(labels)}
             ours.sort(key=lambda n: order[n["genre"]])

@@ -366,17 +366,40 @@ def test_too_many_entries_and_too_large_are_refused(admin_user, tmp_path, settin
 
 
 def test_a_failure_late_in_the_import_rolls_back_records_and_new_blobs(series, admin_user, tmp_path):
-    """The archive is valid but its project exists already: nothing is written."""
+    """The archive is valid but its project exists already: nothing is written. Under another slug
+    it imports (record codes are unique per project). An archive whose last record is broken leaves
+    no project, no record and none of the blobs its earlier records brought."""
     out = eln_export(project=series, user=admin_user, out=tmp_path / "s.eln")
     n = Synthesis.objects.count()
     with pytest.raises(ElnError, match="exists already"):
         eln_import(path=out, user=admin_user)
     assert Synthesis.objects.count() == n and Project.objects.count() == 1
-    # with another slug, the global batch codes collide: refused during the record import
-    blobs = sorted(Path(settings.MEDIA_ROOT).rglob("*"))
-    with pytest.raises(Exception, match="already exists"):
-        eln_import(path=out, user=admin_user, slug="copy")
-    assert Project.objects.count() == 1 and sorted(Path(settings.MEDIA_ROOT).rglob("*")) == blobs
+    copy = eln_import(path=out, user=admin_user, slug="copy")
+    assert Synthesis.objects.filter(project=copy).count() == n
+    for model in reversed(domain_models()):
+        model.objects.filter(project=copy).delete()
+    copy.delete()
+    _wipe(series)
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
+
+    broken = tmp_path / "broken.eln"
+    with zipfile.ZipFile(out) as zin, zipfile.ZipFile(broken, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith("ro-crate-metadata.json"):
+                doc = json.loads(data)
+                last = [m._meta.label for m in domain_models()][-1]
+                ds = [node for node in doc["@graph"] if node.get("genre") == last][-1]
+                ids = {r["@id"] for r in ds["variableMeasured"]}
+                for node in doc["@graph"]:
+                    if node["@id"] in ids and node.get("propertyID") not in {"raw_files", "treatments"}:
+                        node["value"] = {"not": "a value"}
+                data = json.dumps(doc).encode()
+            zout.writestr(info, data)
+    with pytest.raises(ElnError, match="expected a single value"):
+        eln_import(path=broken, user=admin_user)
+    assert not Project.objects.exists() and not RawFile.objects.exists() and not Synthesis.objects.exists()
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
 
 
 def test_export_and_import_commands(series, admin_user, tmp_path):
