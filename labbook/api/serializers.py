@@ -85,6 +85,11 @@ class RecordSerializer(LabModelSerializer):
                 rel.queryset = visible(rel.queryset.all(), user)
         return fields
 
+    def get_validators(self):
+        # DRF would check unique constraints itself and report them as non_field_errors; full_clean()
+        # below checks them as the admin and forms do, on the field they concern ("code")
+        return list(getattr(self.Meta, "validators", []))
+
     def validate(self, attrs):
         attrs = super().validate(attrs)
         model = self.Meta.model
