@@ -7,10 +7,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv install install-test chromium lint bench clean-db help
+.PHONY: demo test venv install install-test chromium chromium-install lint bench clean-db help
 
 help:
-	@echo "make demo   - create .venv, install, migrate (SQLite unless DATABASE_URL), load the demo series, run its analyses, serve at http://$(HOST):$(PORT)"
+	@echo "make demo   - create .venv, install, migrate (SQLite unless DATABASE_URL), load the demo series, serve at http://$(HOST):$(PORT) with a job worker (HOST=, PORT= to change)"
 	@echo "make test   - install test requirements and run the whole suite (pytest)"
 	@echo "make lint   - ruff"
 
@@ -39,20 +39,32 @@ $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# The whole system in one command: the web server and a job worker, stopped together by one Ctrl-C.
+# DEBUG stays off (static files and BokehJS come through WhiteNoise).
 demo: install
-	$(PY) manage.py migrate --no-input -v 1
+	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py load_demo
-	$(PY) manage.py jobs_worker --batch
-	@echo "serving labbook at http://$(HOST):$(PORT)/ (admin at /admin/); Ctrl-C stops"
-	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py serve_demo $(HOST):$(PORT)
 
 # Headless Chromium for the page tests (tests/labbook/pages/test_browser.py): Debian's packages,
-# driven by Playwright's Python driver (nothing is downloaded at test time).
+# driven by Playwright's Python driver (nothing is downloaded at test time). `chromium` installs them
+# when missing; `chromium-install` always runs apt (a no-op when installed; .ci/run uses it, so CI
+# exercises the install on every run). apt runs as root directly, else through sudo.
 chromium:
-	@command -v chromium >/dev/null || { $$(command -v sudo) apt-get update && $$(command -v sudo) DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || $(MAKE) --no-print-directory chromium-install
 
+chromium-install:
+	@set -e; \
+	if [ "$$(id -u)" = 0 ]; then as_root=""; \
+	elif command -v sudo >/dev/null; then as_root="sudo"; \
+	else echo "installing chromium needs root or sudo: apt-get install chromium chromium-driver" >&2; exit 1; fi; \
+	$$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+	$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	dpkg-query -W chromium chromium-driver
+
+# make's own status is 2 on any failure; pytest's code (1 failures, 2 interrupted, 5 nothing collected...) is printed.
 test: install-test chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; echo "pytest exited with code $$rc" >&2; exit $$rc; }
 
 lint: install-test
 	$(PY) -m ruff check .
