@@ -11,6 +11,7 @@ ARCHIVE_SIGNING_KEY     Ed25519 private key (base64 of the raw 32 bytes) that si
                         when unset, one is made once and kept in var/archive_signing_key
 """
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -228,9 +229,35 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Logs go to stderr, WARNING and above by default (LOG_LEVEL). dask.distributed, tornado and bokeh set
+# their own loggers to INFO when imported (about 80 lines per LocalCluster start and stop); the filter
+# holds them at DASK_LOG_LEVEL (default WARNING) whatever their loggers say. The job worker prints one
+# line per job itself; django.tasks' "Task id=... state=..." lines show at LOG_LEVEL=INFO.
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING").upper()
+DASK_LOG_LEVEL = os.environ.get("DASK_LOG_LEVEL", "WARNING").upper()
+_CHATTY_LIBRARIES = ("distributed", "tornado", "bokeh")
+
+
+def _not_library_chatter(record) -> bool:
+    if record.name.split(".", 1)[0] in _CHATTY_LIBRARIES:
+        return record.levelno >= logging.getLevelNamesMapping().get(DASK_LOG_LEVEL, logging.WARNING)
+    return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "filters": {
+        "quiet_libraries": {"()": "django.utils.log.CallbackFilter", "callback": _not_library_chatter}
+    },
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["quiet_libraries"],
+            "formatter": "plain",
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.tasks": {"level": LOG_LEVEL}, "django_tasks_db": {"level": LOG_LEVEL}},
 }

@@ -2,16 +2,67 @@
 
 It runs django-tasks-db's worker loop, plus what that worker lacks: at start and every
 ``--sweep-interval`` seconds it re-queues jobs whose worker died mid-run (no heartbeat for
-JOB_STALE_AFTER_S). ``--batch`` runs what is queued and exits (used by ``make demo``).
+JOB_STALE_AFTER_S). ``--batch`` runs what is queued and exits.
+
+Quiet: one line per job on stdout (``-v 0``: none), warnings and errors on stderr; dask's own INFO
+logging is held back by settings.LOGGING, and a clean shutdown prints nothing more.
 """
 
+import contextlib
+import logging
 import threading
+import time
+from collections import Counter
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
 from labbook.jobs.services import jobs_requeue_stale
+
+
+class ReportingWorker(Worker):
+    """django-tasks-db's worker loop, writing one line per analysis job: id, kind, outcome, time."""
+
+    def __init__(self, *args, write, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.write = write
+        self.outcomes = Counter()
+
+    def run_task(self, db_task_result) -> None:
+        started = time.monotonic()
+        super().run_task(db_task_result)
+        from labbook.jobs.models import AnalysisJob
+
+        try:
+            job_id = int(db_task_result.args_kwargs["args"][0])
+            job = AnalysisJob.objects.filter(pk=job_id).values("kind", "status", "error").first() or {}
+        except Exception:  # a task that is not an analysis job, or a database hiccup: say what we know
+            job_id = db_task_result.id
+            job = {"kind": db_task_result.task_path, "status": db_task_result.status}
+        status = str(job.get("status", "")).lower()
+        self.outcomes[status] += 1
+        line = f"job {job_id} ({job.get('kind', '?')}): {status} in {time.monotonic() - started:.1f} s"
+        if job.get("error"):
+            line += f": {job['error'].splitlines()[0]}"
+        self.write(line)
+
+
+@contextlib.contextmanager
+def _quiet_dask_shutdown():
+    """Closing the client and its LocalCluster races the comms they are closing (CommClosedError,
+    "Stream is closed" tracebacks logged by distributed and tornado, more often on a busy machine);
+    at a clean shutdown they say nothing about the results, so hold those loggers at CRITICAL."""
+    loggers = [logging.getLogger(name) for name in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 class Command(BaseCommand):
@@ -44,7 +95,8 @@ class Command(BaseCommand):
         sweeper = threading.Thread(target=sweep, name="stale-job-sweep", daemon=True)
         if not batch:
             sweeper.start()
-        worker = Worker(
+        worker = ReportingWorker(
+            write=self.stdout.write if verbosity > 0 else (lambda line: None),
             queue_names=["default"],
             interval=interval,
             batch=batch,
@@ -55,10 +107,17 @@ class Command(BaseCommand):
             excluded_queue_names=[],
         )
         worker.configure_signals()
+        if verbosity > 0 and not batch:
+            dask = settings.DASK_SCHEDULER_ADDRESS or "a LocalCluster, started at the first movie"
+            self.stdout.write(f"jobs_worker: waiting for analysis jobs (dask: {dask}); Ctrl-C stops it")
         try:
             worker.run()
         finally:
             stop.set()
             from labbook.jobs.runners import close_dask_client
 
-            close_dask_client()
+            with _quiet_dask_shutdown():
+                close_dask_client()
+            if verbosity > 0 and (batch or worker.outcomes):
+                done = ", ".join(f"{n} {status}" for status, n in sorted(worker.outcomes.items()))
+                self.stdout.write(f"jobs_worker: stopped after {worker._run_tasks} jobs ({done or 'none'})")
