@@ -32,6 +32,13 @@ __all__ = [
 ]
 
 _ACCEPTED_KINDS = "uif"  # unsigned, signed integer and floating point samples
+#: largest frame accepted, in decoded bytes: 64 MiB is a 4096 x 4096 float32 frame, 8x an sCMOS
+#: 2048 x 2048 uint16 frame; a chunk of frames (at least 16 of them) must fit in a worker's memory.
+MAX_FRAME_BYTES = 64 * 2**20
+#: largest decoded/stored size ratio accepted for a compressed movie. Camera frames carry shot noise
+#: and compress a few-fold with zlib/LZW/zstd; a file that claims hundreds of times its size in
+#: frames is a decompression bomb (a 0.84 MB TIFF declaring 1.3 GB of zeros).
+MAX_COMPRESSION_RATIO = 100.0
 # tifffile recovers from a damaged file by logging and returning what it could parse (often just the
 # first page); these messages mean the file is truncated or corrupt, not that it is a 2-D image.
 _DAMAGE_MESSAGES = ("invalid page offset", "failed to reshape", "corrupted", "truncat", "invalid tag")
@@ -130,7 +137,9 @@ def _pixel_size_um_from_tags(tif: tifffile.TiffFile) -> float | None:
     return float(size) if np.isfinite(size) and size > 0 else None
 
 
-def _describe(tif: tifffile.TiffFile, name: str, size: int) -> dict:
+def _describe(
+    tif: tifffile.TiffFile, name: str, size: int, *, max_frame_bytes: int, max_ratio: float
+) -> dict:
     """Shape, dtype, offset and metadata of an open TIFF, or AnalysisInputError saying what is wrong."""
     if not tif.series:
         raise AnalysisInputError(f"{name}: TIFF holds no image series")
@@ -156,6 +165,11 @@ def _describe(tif: tifffile.TiffFile, name: str, size: int) -> dict:
     if dtype.kind not in _ACCEPTED_KINDS:
         raise AnalysisInputError(f"{name}: samples of type {dtype}, expected integers or floats")
     frame_nbytes = height * width * dtype.itemsize
+    if frame_nbytes > max_frame_bytes:
+        raise AnalysisInputError(
+            f"{name}: frames of {height} x {width} {dtype} need {frame_nbytes} bytes each; "
+            f"at most {max_frame_bytes} are accepted"
+        )
     offset = series.dataoffset
     if offset is not None:
         if offset + frames * frame_nbytes > size:
@@ -173,6 +187,14 @@ def _describe(tif: tifffile.TiffFile, name: str, size: int) -> dict:
             ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=True)]
             if not ends or max(ends) > size:
                 raise AnalysisInputError(f"{name}: truncated TIFF: page data past the end of file")
+        # checked before anything is decoded: the declared frames against the bytes that hold them
+        decoded = frames * frame_nbytes
+        if decoded > max_ratio * size:
+            raise AnalysisInputError(
+                f"{name}: {frames} compressed frames would decode to {decoded} bytes, "
+                f"{decoded / size:.0f} times the file's {size}; at most {max_ratio:g} times is "
+                "accepted (a decompression bomb?)"
+            )
     bin_time_s = None
     if tif.is_imagej and tif.imagej_metadata:
         finterval = tif.imagej_metadata.get("finterval")
@@ -190,7 +212,12 @@ def _describe(tif: tifffile.TiffFile, name: str, size: int) -> dict:
     )
 
 
-def open_movie(path: str | os.PathLike) -> MovieInfo:
+def open_movie(
+    path: str | os.PathLike,
+    *,
+    max_frame_bytes: int = MAX_FRAME_BYTES,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
+) -> MovieInfo:
     """Open a multi-page TIFF movie and describe it without reading its frames.
 
     Parameters
@@ -198,6 +225,11 @@ def open_movie(path: str | os.PathLike) -> MovieInfo:
     path : str or path-like
         A TIFF whose first series is a grayscale time series ``(T, H, W)`` (leading singleton
         axes are dropped), with integer or floating point samples.
+    max_frame_bytes : int, optional
+        Largest decoded frame accepted (default :data:`MAX_FRAME_BYTES`).
+    max_ratio : float, optional
+        Largest ratio of decoded frames to file size accepted for a compressed movie (default
+        :data:`MAX_COMPRESSION_RATIO`).
 
     Returns
     -------
@@ -210,7 +242,10 @@ def open_movie(path: str | os.PathLike) -> MovieInfo:
         When the file does not exist.
     AnalysisInputError
         When the file is empty, not a TIFF, truncated, a single 2-D image, RGB, has fewer than two
-        frames, or has samples that are not real numbers.
+        frames, has samples that are not real numbers, frames over ``max_frame_bytes``, or (when
+        compressed) declares over ``max_ratio`` times its size in frames. These are checked from
+        the tags, before any frame is decoded; compressed frames are later decoded one chunk of
+        frames at a time (:func:`read_frames`).
 
     Notes
     -----
@@ -226,7 +261,7 @@ def open_movie(path: str | os.PathLike) -> MovieInfo:
     with _tifffile_warnings() as warnings:
         try:
             with tifffile.TiffFile(path) as tif:
-                d = _describe(tif, name, size)
+                d = _describe(tif, name, size, max_frame_bytes=max_frame_bytes, max_ratio=max_ratio)
         except AnalysisInputError as exc:
             error = exc
         except (tifffile.TiffFileError, ValueError, KeyError, IndexError, struct.error, OSError) as exc:

@@ -43,6 +43,9 @@ __all__ = [
 
 HC_EV_NM = 1239.841984
 MAX_TEXT_BYTES = 200 * 1024 * 1024
+#: longest line of a text export: instrument tables are at most a few thousand columns wide; a longer
+#: line is not a table, and splitting it would take many times its size in memory
+MAX_LINE_CHARS = 1024 * 1024
 
 
 # --------------------------------------------------------------------------------------------------
@@ -78,7 +81,10 @@ def _check_file(path) -> Path:
 def _split(line: str) -> list[str]:
     for sep in _SPLITTERS:
         if sep in line:
-            fields = next(csv.reader([line], delimiter=sep))
+            try:
+                fields = next(csv.reader([line], delimiter=sep))
+            except csv.Error as exc:  # e.g. a quoted field over csv's field size limit
+                raise AnalysisInputError(f"cannot split a line into fields ({exc})") from None
             return [f.strip().strip('"').strip() for f in fields]
     return line.split()
 
@@ -108,7 +114,8 @@ def read_table(path: str | os.PathLike, *, min_rows: int = 3) -> Table:
         Empty, binary or non-tabular files, or fewer than ``min_rows`` numeric rows.
     """
     path = _check_file(path)
-    raw = path.read_bytes()[:MAX_TEXT_BYTES]
+    with path.open("rb") as fh:
+        raw = fh.read(MAX_TEXT_BYTES)
     if b"\x00" in raw[:4096] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise AnalysisInputError(f"{path}: binary file, expected a text (CSV/TXT) export")
     for encoding in ("utf-8-sig", "utf-16", "latin-1"):
@@ -118,6 +125,12 @@ def read_table(path: str | os.PathLike, *, min_rows: int = 3) -> Table:
         except UnicodeDecodeError:
             continue
     lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if len(line) > MAX_LINE_CHARS:
+            raise AnalysisInputError(
+                f"{path}: line {i + 1} has {len(line)} characters, at most {MAX_LINE_CHARS} are "
+                "accepted; expected a text (CSV/TXT) table export"
+            )
     start_at = 0
     for i, line in enumerate(lines):
         if line.strip().upper() == "#DATA":
@@ -126,7 +139,10 @@ def read_table(path: str | os.PathLike, *, min_rows: int = 3) -> Table:
     run_start, run_cols, rows = None, None, []
     parsed: list[list[float] | None] = []
     for i, line in enumerate(lines):
-        row = _numeric_row(_split(line)) if i >= start_at and line.strip() else None
+        try:
+            row = _numeric_row(_split(line)) if i >= start_at and line.strip() else None
+        except AnalysisInputError as exc:
+            raise AnalysisInputError(f"{path}: line {i + 1}: {exc}") from None
         parsed.append(row)
         if row is not None and run_start is not None and len(row) == run_cols:
             continue
@@ -145,7 +161,10 @@ def read_table(path: str | os.PathLike, *, min_rows: int = 3) -> Table:
     header = tuple(line for line in lines[:start] if line.strip())
     columns: tuple[str, ...] = ()
     if header:
-        names = _split(header[-1].lstrip("#").strip())
+        try:
+            names = _split(header[-1].lstrip("#").strip())
+        except AnalysisInputError:
+            names = []  # a header line that is not fields: no column names
         while names and names[-1] == "":
             names = names[:-1]
         if len(names) == ncols and _numeric_row(names) is None:

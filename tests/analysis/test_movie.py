@@ -130,3 +130,70 @@ def test_nan_frames_refused_in_projection(tmp_path, movie):
     tifffile.imwrite(p, f)
     with pytest.raises(AnalysisInputError, match="NaN"):
         strided_projection(open_movie(p), n_sample=12)
+
+
+def _zero_tiles(frames: int, side: int, tile: int):
+    """Zero tiles, one at a time: a large declared movie written in a few MB of memory."""
+    block = np.zeros((tile, tile), np.uint16)
+    for _ in range(frames * (side // tile) ** 2):
+        yield block
+
+
+def test_a_decompression_bomb_is_refused_before_decoding(tmp_path):
+    """A 0.55 MB zlib TIFF declaring 4 frames of 8192 x 8192 uint16 (512 MiB decoded): refused from
+    its tags by the frame-size limit; with a larger limit, by the compression ratio."""
+    p = tmp_path / "bomb.tif"
+    tifffile.imwrite(
+        p,
+        _zero_tiles(4, 8192, 512),
+        shape=(4, 8192, 8192),
+        dtype=np.uint16,
+        tile=(512, 512),
+        compression="zlib",
+        photometric="minisblack",
+        metadata={"axes": "TYX"},
+    )
+    assert p.stat().st_size < 2 * 2**20
+    with pytest.raises(AnalysisInputError, match=r"8192 x 8192 uint16 need 134217728 bytes each"):
+        open_movie(p)
+    with pytest.raises(AnalysisInputError, match="decompression bomb"):
+        open_movie(p, max_frame_bytes=2**30)
+
+
+def test_many_small_compressed_frames_of_nothing_are_refused_by_ratio(tmp_path):
+    p = tmp_path / "zeros.tif"
+    tifffile.imwrite(
+        p, (np.zeros((256, 256), np.uint16) for _ in range(400)), shape=(400, 256, 256), dtype=np.uint16,
+        compression="zlib",
+    )  # fmt: skip
+    with pytest.raises(AnalysisInputError, match=r"times the file's .* at most 100 times"):
+        open_movie(p)
+    info = open_movie(p, max_ratio=1e6)  # when the caller knows better, it reads in bounded chunks
+    assert read_frames(info, 10, 20).shape == (10, 256, 256)
+
+
+def test_a_real_compressed_movie_stays_under_the_ratio(tmp_path):
+    noisy = np.random.default_rng(2).poisson(100, (50, 64, 64)).astype(np.uint16)
+    p = tmp_path / "noisy.tif"
+    tifffile.imwrite(p, noisy, compression="zlib")
+    info = open_movie(p)
+    assert np.array_equal(read_frames(info, 20, 30), noisy[20:30])
+
+
+def test_the_cli_refuses_a_bomb_with_one_line_and_exit_2(tmp_path, capsys):
+    from analysis.cli import main
+
+    p = tmp_path / "bomb.tif"
+    tifffile.imwrite(
+        p,
+        _zero_tiles(4, 8192, 512),
+        shape=(4, 8192, 8192),
+        dtype=np.uint16,
+        tile=(512, 512),
+        compression="zlib",
+        photometric="minisblack",
+        metadata={"axes": "TYX"},
+    )
+    code = main(["blinking", str(p), "--out", str(tmp_path / "r.json"), "--no-progress", "--workers", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "at most" in err[0]

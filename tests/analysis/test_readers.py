@@ -366,3 +366,22 @@ def _flip(data: bytes, flips) -> bytearray:
     for pos, value in flips:
         out[pos] = value
     return out
+
+
+@pytest.mark.parametrize(
+    "reader", [read_table, read_decay, read_electrical, read_spectrum, read_xrd], ids=lambda r: r.__name__
+)
+def test_an_over_long_csv_field_is_an_input_error(tmp_path, reader):
+    """A quoted field over csv's field size limit (131072) raised csv.Error, an internal error."""
+    p = tmp_path / "long.csv"
+    p.write_text('time,counts\n"' + "x" * 200_000 + '",1\n0,1\n1,2\n2,3\n')
+    with pytest.raises(AnalysisInputError, match=r"long.csv: line 2: .*field larger than field limit"):
+        reader(p)
+
+
+def test_an_over_long_line_is_refused_before_it_is_split(tmp_path):
+    """A 20 MB single line of numbers would become millions of Python strings: refused by length."""
+    p = tmp_path / "one-line.csv"
+    p.write_bytes(b"1," * 10_000_000 + b"1\n0,1\n")
+    with pytest.raises(AnalysisInputError, match=r"line 1 has 20000001 characters, at most 1048576"):
+        read_table(p)
