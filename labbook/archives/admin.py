@@ -26,12 +26,12 @@ class _ReadOnlyScoped(admin.ModelAdmin):
 @admin.register(FreezeEvent)
 class FreezeEventAdmin(_ReadOnlyScoped):
     list_display = ["project", "action", "at", "user", "reason", "manifest_path"]
-    list_filter = ["action", "project"]
+    list_filter = ["action", ("project", admin.RelatedOnlyFieldListFilter)]  # only theirs
     search_fields = ["reason", "project__name"]
 
 
 @admin.register(ImportedRecord)
 class ImportedRecordAdmin(_ReadOnlyScoped):
     list_display = ["model", "object_id", "project", "source", "source_id", "imported_at", "imported_by"]
-    list_filter = ["source", "model", "project"]
+    list_filter = ["source", "model", ("project", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["source_id", "source"]

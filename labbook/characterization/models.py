@@ -5,7 +5,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from labbook.files.models import RawFile
-from labbook.projects.models import ProjectRecord
+from labbook.projects.models import ProjectRecord, code_unique_in_project
 from labbook.units import QuantityField
 
 
@@ -22,9 +22,7 @@ class Technique(models.TextChoices):
 
 
 class CharacterizationRun(ProjectRecord):
-    code = models.CharField(
-        max_length=60, unique=True, error_messages={"unique": "a run with this code already exists"}
-    )
+    code = models.CharField(max_length=60)
     sample = models.ForeignKey("synthesis.Sample", on_delete=models.PROTECT, related_name="runs")
     technique = models.CharField(max_length=10, choices=Technique.choices)
     instrument = models.CharField(max_length=200, blank=True)
@@ -60,6 +58,9 @@ class CharacterizationRun(ProjectRecord):
     class Meta:
         ordering = ["-date", "code"]
         verbose_name = "characterisation run"
+        constraints = [
+            code_unique_in_project(name="run_code_unique", message="a run with this code already exists")
+        ]
 
     def __str__(self) -> str:
         return f"{self.code} ({self.get_technique_display()})"

@@ -13,8 +13,10 @@ from labbook.characterization.filters import RunFilterSet
 from labbook.characterization.forms import AnalyseForm, AttachFilesForm
 from labbook.characterization.models import CharacterizationRun
 from labbook.files.services import raw_file_store
-from labbook.jobs.services import TECHNIQUE_KINDS, job_submit_natural
+from labbook.jobs.services import TECHNIQUE_KINDS, job_submit_natural, workers_alive
 from labbook.pages.lists import filtered_list
+from labbook.projects.models import Role
+from labbook.projects.permissions import can_edit, require_role
 from labbook.projects.selectors import visible
 
 
@@ -88,6 +90,8 @@ def run_detail(request, pk: int):
             "jobs": jobs,
             "results": results,
             "plot": plots.embed(plot) if plot is not None else None,
+            "workers_alive": workers_alive(),
+            "can_edit": can_edit(request.user, run),  # viewers and frozen projects: no write buttons
             "attach_form": AttachFilesForm(),
             "analyse_form": AnalyseForm(),
             "analysable": run.technique in TECHNIQUE_KINDS,
@@ -109,6 +113,8 @@ def _submit(request, run, *, force: bool = False) -> None:
 @require_POST
 def run_attach(request, pk: int):
     run = get_object_or_404(_runs(request.user), pk=pk)
+    # refused before the upload is read; raw_file_store and job_submit check the same role again
+    require_role(request.user, run.project, Role.EDITOR)
     form = AttachFilesForm(request.POST, request.FILES)
     if not form.is_valid():
         for errors in form.errors.values():
@@ -140,6 +146,7 @@ def run_attach(request, pk: int):
 @require_POST
 def run_analyse(request, pk: int):
     run = get_object_or_404(_runs(request.user), pk=pk)
+    require_role(request.user, run.project, Role.EDITOR)  # RoleRequired: a 403 for viewers
     form = AnalyseForm(request.POST)
     _submit(request, run, force=form.is_valid() and form.cleaned_data["force"])
     return redirect("characterization:run-detail", pk=run.pk)

@@ -5,14 +5,12 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from labbook.files.models import RawFile
-from labbook.projects.models import ProjectRecord
+from labbook.projects.models import ProjectRecord, code_unique_in_project
 from labbook.units import QuantityField
 
 
 class Device(ProjectRecord):
-    code = models.CharField(
-        max_length=60, unique=True, error_messages={"unique": "a device with this code already exists"}
-    )
+    code = models.CharField(max_length=60)
     architecture = models.CharField(max_length=200, default="ITO/P3HT:MAPbI3/Al")
     active_area = QuantityField(unit="cm^2", max_value=1e4)
     layers = models.JSONField(
@@ -35,6 +33,9 @@ class Device(ProjectRecord):
 
     class Meta:
         ordering = ["-fabricated_on", "code"]
+        constraints = [
+            code_unique_in_project(name="device_code_unique", message="a device with this code already exists")
+        ]
 
     def __str__(self) -> str:
         return self.code

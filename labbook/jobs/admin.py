@@ -1,9 +1,16 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.html import format_html
 
-from labbook.jobs.models import ACTIVE, AnalysisJob, JobInput
+from labbook.jobs.models import ACTIVE, AnalysisJob, JobInput, WorkerHeartbeat
 from labbook.jobs.services import job_cancel, job_submit
 from labbook.projects.admin import ProjectScopedAdmin
+from labbook.projects.permissions import RecordNotFound
+
+
+def _refusal(exc) -> str:
+    """A refusal by the services (role, frozen project, bad input) as one line for a message."""
+    return "; ".join(getattr(exc, "messages", None) or [str(exc)])
 
 
 class JobInputInline(admin.TabularInline):
@@ -109,25 +116,53 @@ class AnalysisJobAdmin(ProjectScopedAdmin):
                 return format_html('<a href="{}">{}</a>', url, result)
         return "—"
 
+    # The services check the role (editor) and the freeze; a refusal is a message, never a 500.
     @admin.action(description="Run again (force a new result; the old one is kept)")
     def rerun(self, request, queryset):
-        for job in queryset.prefetch_related("inputs__raw_file"):
+        for job in queryset.select_related("project").prefetch_related("inputs__raw_file"):
             files = {i.role: i.raw_file for i in job.inputs.all()}
-            new = job_submit(
-                kind=job.kind,
-                files=files,
-                parameters=job.parameters,
-                run=job.run,
-                measurement=job.measurement,
-                user=request.user,
-                force=True,
-            )
+            try:
+                new = job_submit(
+                    kind=job.kind,
+                    files=files,
+                    parameters=job.parameters,
+                    run=job.run,
+                    measurement=job.measurement,
+                    user=request.user,
+                    force=True,
+                )
+            except (ValidationError, PermissionDenied, RecordNotFound) as exc:
+                self.message_user(request, f"job {job.pk} not re-run: {_refusal(exc)}", messages.ERROR)
+                continue
             self.message_user(request, f"job {new.pk} queued (re-run of {job.pk})")
 
     @admin.action(description="Cancel queued or running jobs")
     def cancel(self, request, queryset):
         n = 0
-        for job in queryset.filter(status__in=ACTIVE):
-            job_cancel(job=job, user=request.user)
+        for job in queryset.filter(status__in=ACTIVE).select_related("project"):
+            try:
+                job_cancel(job=job, user=request.user)
+            except (ValidationError, PermissionDenied, RecordNotFound) as exc:
+                self.message_user(request, f"job {job.pk} not cancelled: {_refusal(exc)}", messages.ERROR)
+                continue
             n += 1
         self.message_user(request, f"cancelled {n} job(s)", messages.INFO)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    """The job workers seen lately (read-only; superusers: worker names are host names)."""
+
+    list_display = ["name", "started_at", "beat_at"]
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

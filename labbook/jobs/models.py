@@ -12,7 +12,7 @@ the same key reuses a succeeded job's results unless a re-run is forced.
 from django.conf import settings
 from django.db import models
 
-from labbook.projects.models import ProjectRecord
+from labbook.projects.models import ProjectLink, ProjectRecord
 
 
 class JobKind(models.TextChoices):
@@ -73,6 +73,15 @@ class AnalysisJob(ProjectRecord):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    #: bookkeeping, not the study's data: a job whose project was frozen mid-run may still record
+    #: its progress, fail or stop (``update()`` of only these passes the frozen-project guard)
+    freeze_exempt_fields = frozenset(
+        {
+            "status", "progress", "progress_message", "started_at", "finished_at", "heartbeat_at",
+            "attempts", "worker", "scheduler", "task_id", "log", "error",
+        }
+    )  # fmt: skip
+
     class Meta:
         ordering = ["-queued_at"]
         indexes = [models.Index(fields=["status", "heartbeat_at"])]
@@ -88,8 +97,9 @@ class AnalysisJob(ProjectRecord):
         return None
 
 
-class JobInput(models.Model):
-    """A raw file a job reads, with its role ("movie", "decay", "irf", ...)."""
+class JobInput(ProjectLink):
+    """A raw file a job reads, with its role ("movie", "decay", "irf", ...). A frozen project's
+    job inputs cannot change (ProjectLink's guard)."""
 
     job = models.ForeignKey(AnalysisJob, on_delete=models.CASCADE, related_name="inputs")
     raw_file = models.ForeignKey("files.RawFile", on_delete=models.PROTECT, related_name="job_inputs")
@@ -101,3 +111,18 @@ class JobInput(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.raw_file}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A job worker's sign of life: ``manage.py jobs_worker`` touches its row every JOB_HEARTBEAT_S
+    (idle or busy) and removes it at a clean exit; the pages warn when no row is recent."""
+
+    name = models.CharField(max_length=100, unique=True, help_text="host:pid of the worker")
+    started_at = models.DateTimeField(auto_now_add=True)
+    beat_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-beat_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (last seen {self.beat_at:%Y-%m-%d %H:%M:%S})"

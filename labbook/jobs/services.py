@@ -35,7 +35,9 @@ import analysis
 from analysis.errors import AnalysisInputError
 from labbook.files.models import RawFile
 from labbook.jobs import runners
-from labbook.jobs.models import ACTIVE, AnalysisJob, JobInput, JobKind, JobStatus
+from labbook.jobs.models import ACTIVE, AnalysisJob, JobInput, JobKind, JobStatus, WorkerHeartbeat
+from labbook.projects.models import Role
+from labbook.projects.permissions import require_role
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +49,11 @@ def _worker_name() -> str:
 
 
 def _rows(*args, **kwargs):
-    """Job bookkeeping (status, progress, heartbeat, log) bypasses the frozen-project guard of the
-    default manager: it is not an edit of the study's records, and a job whose project was frozen
-    mid-run must still be able to fail and stop. Result rows are written through the guarded paths."""
-    return AnalysisJob._base_manager.filter(*args, **kwargs)
+    """Job bookkeeping (status, progress, heartbeat, log) passes the frozen-project guard
+    (``AnalysisJob.freeze_exempt_fields``): it is not an edit of the study's records, and a job whose
+    project was frozen mid-run must still be able to fail and stop. Result rows are written through
+    the guarded paths."""
+    return AnalysisJob.objects.filter(*args, **kwargs)
 
 
 def input_key(kind: str, files: Mapping[str, RawFile], parameters: dict, version: str) -> str:
@@ -101,6 +104,8 @@ def job_submit(
     target = run if run is not None else measurement
     if target is None:
         raise ValidationError({"run": "a job analyses a characterisation run or a device measurement"})
+    if user is not None:  # every door (pages, admin, API) asks as someone; only editors start analyses
+        require_role(user, target.project, Role.EDITOR)
     target.project.check_writable()
     runner = runners.RUNNERS[kind]
     params = runner.normalise_parameters(parameters or {}, run=run, measurement=measurement)
@@ -285,6 +290,24 @@ def stale_after_s() -> float:
     return float(getattr(settings, "JOB_STALE_AFTER_S", 60.0))
 
 
+def worker_beat(*, name: str | None = None) -> None:
+    """Record that the worker ``name`` (default: this process) is alive, idle or busy."""
+    WorkerHeartbeat.objects.update_or_create(
+        name=name or _worker_name(), defaults={"beat_at": timezone.now()}
+    )
+
+
+def worker_gone(*, name: str | None = None) -> None:
+    """Remove this worker's heartbeat at a clean exit (a killed one simply goes stale)."""
+    WorkerHeartbeat.objects.filter(name=name or _worker_name()).delete()
+
+
+def workers_alive(*, now=None) -> int:
+    """How many job workers sent a heartbeat within JOB_STALE_AFTER_S (0: queued jobs will wait)."""
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=stale_after_s())
+    return WorkerHeartbeat.objects.filter(beat_at__gte=cutoff).count()
+
+
 def jobs_requeue_stale(*, now=None) -> list[int]:
     """Put running jobs whose heartbeat stopped back in the queue (or fail them after max_attempts)."""
     now = now or timezone.now()
@@ -316,7 +339,11 @@ def jobs_requeue_stale(*, now=None) -> list[int]:
 
 
 def job_cancel(*, job: AnalysisJob, user=None) -> AnalysisJob:
-    """Cancel a queued job (a running one finishes its current analysis but its results are discarded)."""
+    """Cancel a queued job (a running one finishes its current analysis but its results are discarded).
+
+    ``user`` must be an editor of the job's project (RoleRequired, a PermissionDenied, otherwise)."""
+    if user is not None:
+        require_role(user, job.project, Role.EDITOR)
     _rows(pk=job.pk, status__in=ACTIVE).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
     _append_log(job.pk, f"cancelled by {user or 'system'}")
     job.refresh_from_db()

@@ -1,6 +1,7 @@
 """Free-text notebook entries in Markdown, linked to any record."""
 
 import markdown as md
+import nh3
 from django.conf import settings
 from django.db import models
 from django.utils.safestring import mark_safe
@@ -8,13 +9,46 @@ from simple_history.models import HistoricalRecords
 
 from labbook.projects.models import ProjectRecord
 
+#: what rendered Markdown may contain: the tags Markdown itself produces, nothing that runs
+MARKDOWN_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h1", "h2",
+    "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "li", "ol", "p", "pre", "s", "span", "strong",
+    "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+MARKDOWN_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "td": {"align"},
+    "th": {"align"},
+    "code": {"class"},  # fenced code's language-xxx
+}
+#: link and image targets: web, mail and relative links; never javascript:, data:, vbscript:, ...
+MARKDOWN_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def sanitize_html(html: str) -> str:
+    """Keep only the allow-listed tags, attributes and URL schemes of ``html`` (nh3, i.e. ammonia:
+    a maintained HTML sanitiser, rather than our own regexes)."""
+    return nh3.clean(
+        html,
+        tags=MARKDOWN_TAGS,
+        attributes=MARKDOWN_ATTRIBUTES,
+        url_schemes=MARKDOWN_URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
 
 def render_markdown(text: str) -> str:
-    """Markdown to HTML with raw HTML disabled (entries are shown to every project member)."""
+    """Markdown to safe HTML (entries are shown to every project member, and come from imports).
+
+    Raw HTML is disabled in the converter, and its output is sanitised with an allow-list, because
+    Markdown's own links and images (``[a](javascript:...)``, reference definitions) carry any URL.
+    """
     converter = md.Markdown(extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
     converter.preprocessors.deregister("html_block")
     converter.inlinePatterns.deregister("html")
-    return converter.convert(text)
+    return sanitize_html(converter.convert(text))
 
 
 class NotebookEntry(ProjectRecord):
@@ -48,4 +82,4 @@ class NotebookEntry(ProjectRecord):
         return self.title
 
     def body_html(self) -> str:
-        return mark_safe(render_markdown(self.body))  # noqa: S308 - raw HTML is disabled in render_markdown
+        return mark_safe(render_markdown(self.body))  # noqa: S308 - sanitised by render_markdown

@@ -56,8 +56,11 @@ W, H = 560, 360
 
 
 def embed(obj) -> dict:
-    """``{"script", "div"}`` for a template (BokehJS itself comes from static files)."""
-    script, div = components(obj)
+    """``{"script", "div"}`` for a template (BokehJS itself comes from static files).
+
+    The script is bare JavaScript: templates wrap it in ``<script nonce="{{ csp_nonce }}">`` (the
+    Content-Security-Policy runs inline scripts only with the request's nonce)."""
+    script, div = components(obj, wrap_script=False)
     return {"script": script, "div": div}
 
 

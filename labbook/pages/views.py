@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from labbook.jobs.models import ACTIVE, AnalysisJob
+from labbook.jobs.services import workers_alive
 from labbook.notebook.models import NotebookEntry
 from labbook.pages import comparison, plots
 from labbook.pages.lists import filtered_list
@@ -35,6 +36,7 @@ def dashboard(request):
             "treatments": visible(PostTreatment, user).select_related("batch")[:8],
             "active_jobs": jobs.filter(status__in=ACTIVE).order_by("queued_at")[:20],
             "recent_jobs": jobs.exclude(status__in=ACTIVE).order_by("-finished_at")[:8],
+            "workers_alive": workers_alive(),
         },
     )
 
@@ -92,7 +94,7 @@ def compare(request):
         if drawn is None:
             data = comparison.comparison_data(user=user, treatment_ids=chosen)
             figures = plots.comparison_layout(data) if data["treatments"] else {}
-            script, divs = plots.components(figures) if figures else ("", {})
+            script, divs = plots.components(figures, wrap_script=False) if figures else ("", {})
             drawn = {"series": _summary_rows(data["series"]), "script": script, "divs": divs}
             if key:
                 cache.set(key, drawn, 600)

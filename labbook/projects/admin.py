@@ -170,6 +170,29 @@ class ProjectScopedAdmin(SimpleHistoryAdmin):
 
         return visible(super().get_queryset(request), request.user)
 
+    def get_list_filter(self, request):
+        """Filters on related fields offer only what the user's visible rows point to (Django's
+        default lists every project, batch, treatment... of the instance, others' included)."""
+        from django.contrib.admin.utils import get_fields_from_path
+
+        scoped = []
+        for spec in super().get_list_filter(request):
+            if isinstance(spec, str):
+                try:
+                    field = get_fields_from_path(self.model, spec)[-1]
+                except Exception:
+                    field = None
+                if field is not None and field.is_relation:
+                    spec = (spec, admin.RelatedOnlyFieldListFilter)
+            elif (
+                isinstance(spec, tuple)
+                and isinstance(spec[1], type)
+                and spec[1] is admin.RelatedFieldListFilter
+            ):
+                spec = (spec[0], admin.RelatedOnlyFieldListFilter)
+            scoped.append(spec)
+        return scoped
+
     # --- roles ----------------------------------------------------------------------------
     def has_view_permission(self, request, obj=None):
         if not _active_staff(request):

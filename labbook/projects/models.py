@@ -8,7 +8,7 @@ to refuse lost updates). Writes to a frozen project are refused here, below ever
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, router, transaction
 from django.db.models import Q
 
@@ -124,6 +124,21 @@ class Membership(models.Model):
         return f"{self.user or self.group} · {self.role} · {self.project}"
 
 
+#: the violation code of :func:`code_unique_in_project` constraints (their error goes on ``code``)
+CODE_TAKEN = "code_taken_in_project"
+
+
+def code_unique_in_project(*, name: str, message: str) -> models.UniqueConstraint:
+    """``code`` unique within a project (not across the instance): a project's codes are its own,
+    and a refusal never tells anyone that another project uses a code."""
+    return models.UniqueConstraint(
+        fields=["project", "code"],
+        name=name,
+        violation_error_code=CODE_TAKEN,
+        violation_error_message=message,
+    )
+
+
 def check_projects_writable(project_ids) -> None:
     """Raise ProjectFrozen if any of the projects ``project_ids`` is frozen."""
     frozen = Project.objects.filter(pk__in=set(project_ids), frozen_at__isnull=False).first()
@@ -132,13 +147,22 @@ def check_projects_writable(project_ids) -> None:
 
 
 class ProjectRecordQuerySet(models.QuerySet):
-    """Bulk writes refuse to touch records of frozen projects, like ``save()``/``delete()`` do."""
+    """Bulk writes refuse to touch records of frozen projects, like ``save()``/``delete()`` do.
+
+    It is also every record model's base manager (``_base_manager``), so that door is guarded
+    too. A model may name fields that are bookkeeping rather than the study's data in
+    ``freeze_exempt_fields`` (a job's status and progress): an ``update()`` of only those passes."""
 
     def _check_writable(self) -> None:
         check_projects_writable(self.order_by().values_list("project_id", flat=True).distinct())
 
     def update(self, **kwargs):
-        self._check_writable()
+        exempt = getattr(self.model, "freeze_exempt_fields", frozenset())
+        if not set(kwargs) <= exempt:
+            self._check_writable()
+            if "project" in kwargs or "project_id" in kwargs:  # moving rows into a frozen project
+                target = kwargs.get("project", kwargs.get("project_id"))
+                check_projects_writable([getattr(target, "pk", target)])
         return super().update(**kwargs)
 
     update.alters_data = True
@@ -162,6 +186,100 @@ class ProjectRecordQuerySet(models.QuerySet):
             self.model._base_manager.filter(pk__in=[o.pk for o in objs]).values_list("project_id", flat=True)
         )
         return super().bulk_update(objs, fields, *args, **kwargs)
+
+
+def _record_foreign_keys(model) -> list:
+    """The foreign keys of ``model`` that point to project records."""
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if f.many_to_one and isinstance(f.related_model, type) and issubclass(f.related_model, ProjectRecord)
+    ]
+
+
+def linked_project_ids(model, rows) -> set:
+    """Projects of the records that ``rows`` (instances, or a queryset, of ``model``) point to."""
+    ids = set()
+    for f in _record_foreign_keys(model):
+        if isinstance(rows, models.QuerySet):
+            targets = rows.order_by().values(f.attname)
+        else:
+            targets = {getattr(o, f.attname) for o in rows} - {None}
+        ids.update(
+            f.related_model._base_manager.filter(pk__in=targets)
+            .order_by()
+            .values_list("project_id", flat=True)
+            .distinct()
+        )
+    return ids
+
+
+def check_links_writable(model, rows) -> None:
+    """Raise ProjectFrozen if a row of ``model`` in ``rows`` links a record of a frozen project
+    (unless a backup is being restored)."""
+    from labbook.projects.signals import _restoring
+
+    if not _restoring.get():
+        check_projects_writable(linked_project_ids(model, rows))
+
+
+def check_link_row_writable(obj) -> None:
+    """Raise ProjectFrozen if saving or deleting the link row ``obj`` touches a frozen project's
+    record (what it links now, and what its stored row linked)."""
+    model = type(obj)
+    if obj.pk is not None and not obj._state.adding:
+        check_links_writable(model, model._base_manager.filter(pk=obj.pk))
+    check_links_writable(model, [obj])
+
+
+class ProjectLinkQuerySet(models.QuerySet):
+    """For rows without a project of their own that link project records (many-to-many through
+    rows, a job's inputs): bulk writes refuse to touch links of a frozen project's records."""
+
+    def update(self, **kwargs):
+        check_links_writable(self.model, self)
+        result = super().update(**kwargs)
+        check_links_writable(self.model, self)  # nor re-point them to a frozen project's records
+        return result
+
+    update.alters_data = True
+
+    def delete(self):
+        check_links_writable(self.model, self)
+        return super().delete()
+
+    delete.alters_data = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        check_links_writable(self.model, objs)
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        objs = list(objs)
+        check_links_writable(self.model, objs)
+        check_links_writable(self.model, self.model._base_manager.filter(pk__in=[o.pk for o in objs]))
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+
+class ProjectLink(models.Model):
+    """Base of a model whose rows link project records without a project of their own (a job's
+    input files): saving or deleting one that touches a frozen project's record is refused.
+    Auto-created many-to-many through models get the same guard in ``signals.guard_links``."""
+
+    objects = ProjectLinkQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "objects"
+
+    def save(self, *args, **kwargs):
+        check_link_row_writable(self)
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        check_link_row_writable(self)
+        return super().delete(*args, **kwargs)
 
 
 class ProjectRecord(models.Model):
@@ -191,6 +309,7 @@ class ProjectRecord(models.Model):
 
     class Meta:
         abstract = True
+        base_manager_name = "objects"  # the guarded queryset, also for ``_base_manager``
 
     def clean(self) -> None:
         super().clean()
@@ -213,6 +332,21 @@ class ProjectRecord(models.Model):
                     errors[field.name] = f"{target} belongs to project {target.project}, not {self.project}"
         if errors:
             raise ValidationError(errors)
+
+    def validate_constraints(self, exclude=None) -> None:
+        """As Django's, with a taken code reported on the ``code`` field (as ``unique=True`` did)."""
+        try:
+            super().validate_constraints(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict({})
+            general = errors.pop(NON_FIELD_ERRORS, [])
+            taken = [e for e in general if getattr(e, "code", None) == CODE_TAKEN]
+            if taken:
+                errors.setdefault("code", []).extend(taken)
+            rest = [e for e in general if getattr(e, "code", None) != CODE_TAKEN]
+            if rest:
+                errors[NON_FIELD_ERRORS] = rest
+            raise ValidationError(errors) from None
 
     def save(self, *args, **kwargs):
         from labbook.units import validate_quantities

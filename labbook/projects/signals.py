@@ -1,4 +1,4 @@
-"""The frozen-project guard for many-to-many links (``run.raw_files.add(f)``).
+"""The frozen-project guard for many-to-many links (``run.raw_files.add(f)``, and their through rows).
 
 Model ``save()``/``delete()`` and the record querysets refuse writes to frozen projects; changes to
 many-to-many links do not go through either, so ``m2m_changed`` is the one place below every door
@@ -53,5 +53,48 @@ def refuse_m2m_changes_in_frozen_projects(sender, instance, action, reverse, mod
     check_projects_writable(_linked_project_ids(sender, instance, model, pk_set, action))
 
 
+def _link_save(self, *args, **kwargs):
+    from django.db import models
+
+    from labbook.projects.models import check_link_row_writable
+
+    check_link_row_writable(self)
+    return models.Model.save(self, *args, **kwargs)
+
+
+def _link_delete(self, *args, **kwargs):
+    from django.db import models
+
+    from labbook.projects.models import check_link_row_writable
+
+    check_link_row_writable(self)
+    return models.Model.delete(self, *args, **kwargs)
+
+
+def guard_links(model) -> None:
+    """Give an auto-created many-to-many through model the frozen-project guard of
+    :class:`~labbook.projects.models.ProjectLink`: its managers (``objects``, ``_base_manager``,
+    the ones ``add()``/``remove()`` use) refuse bulk writes, and its ``save()``/``delete()`` refuse
+    to touch a frozen project's links (Django makes the class and sends it no save or delete
+    signals, so the guard is put on the class here)."""
+    from django.db import models
+
+    from labbook.projects.models import ProjectLinkQuerySet
+
+    manager_class = models.Manager.from_queryset(ProjectLinkQuerySet, "ProjectLinkManager")
+    for manager in [*model._meta.managers, model._meta.base_manager]:
+        if not isinstance(manager, manager_class):
+            manager.__class__ = manager_class
+    model.save = _link_save
+    model.delete = _link_delete
+
+
 def connect() -> None:
+    from django.apps import apps
+
+    from labbook.projects.models import _record_foreign_keys
+
     m2m_changed.connect(refuse_m2m_changes_in_frozen_projects, dispatch_uid="labbook-frozen-m2m")
+    for model in apps.get_models(include_auto_created=True):
+        if model._meta.auto_created and _record_foreign_keys(model):
+            guard_links(model)

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from labbook.projects.models import ProjectRecord
+from labbook.projects.models import ProjectRecord, code_unique_in_project
 from labbook.synthesis import chemistry
 from labbook.units import QuantityField, check_quantities, format_quantity
 
@@ -62,9 +62,7 @@ class BatchKind(models.TextChoices):
 class Synthesis(ProjectRecord):
     """A batch: a synthesis with its injection-precipitation recipe, a pool, or a portion."""
 
-    code = models.CharField(
-        max_length=50, unique=True, error_messages={"unique": "a batch with this code already exists"}
-    )
+    code = models.CharField(max_length=50)
     kind = models.CharField(max_length=10, choices=BatchKind.choices, default=BatchKind.SYNTHESIS)
     date = models.DateField()
     operator = models.ForeignKey(
@@ -121,6 +119,9 @@ class Synthesis(ProjectRecord):
         ordering = ["-date", "code"]
         verbose_name = "batch"
         verbose_name_plural = "batches"
+        constraints = [
+            code_unique_in_project(name="batch_code_unique", message="a batch with this code already exists")
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -290,7 +291,9 @@ class ChlorideStock(ProjectRecord):
 
     class Meta:
         ordering = ["-date", "code"]
-        constraints = [models.UniqueConstraint(fields=["project", "code"], name="stock_code_unique")]
+        constraints = [
+            code_unique_in_project(name="stock_code_unique", message="a stock with this code already exists")
+        ]
 
     def __str__(self) -> str:
         try:
@@ -350,9 +353,7 @@ class ChlorideStock(ProjectRecord):
 class PostTreatment(ProjectRecord):
     """A chloride post-treatment: ``volume_added`` of ``stock`` into a portion's suspension."""
 
-    code = models.CharField(
-        max_length=50, unique=True, error_messages={"unique": "a treatment with this code already exists"}
-    )
+    code = models.CharField(max_length=50)
     batch = models.ForeignKey(
         Synthesis, on_delete=models.PROTECT, related_name="treatments", help_text="the portion treated"
     )
@@ -404,6 +405,11 @@ class PostTreatment(ProjectRecord):
 
     class Meta:
         ordering = ["-date", "code"]
+        constraints = [
+            code_unique_in_project(
+                name="treatment_code_unique", message="a treatment with this code already exists"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -458,9 +464,7 @@ class SampleKind(models.TextChoices):
 
 
 class Sample(ProjectRecord):
-    code = models.CharField(
-        max_length=50, unique=True, error_messages={"unique": "a sample with this code already exists"}
-    )
+    code = models.CharField(max_length=50)
     kind = models.CharField(max_length=12, choices=SampleKind.choices, default=SampleKind.SUSPENSION)
     batch = models.ForeignKey(Synthesis, on_delete=models.PROTECT, related_name="samples")
     treatment = models.ForeignKey(
@@ -481,6 +485,11 @@ class Sample(ProjectRecord):
 
     class Meta:
         ordering = ["-date", "code"]
+        constraints = [
+            code_unique_in_project(
+                name="sample_code_unique", message="a sample with this code already exists"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.code

@@ -131,3 +131,95 @@ def test_staff_see_only_their_projects_in_the_admin(client, series):
     hidden = Synthesis.objects.get(code="MAPI-221003-1")
     r = client.get(reverse("admin:synthesis_synthesis_change", args=[hidden.pk]))
     assert r.status_code in (302, 404)
+
+
+# --- issue 13: job actions by role and on frozen projects; filters; codes ------------------------
+@pytest.fixture
+def queued_job(superuser, series):
+    import io
+
+    from labbook.characterization.models import CharacterizationRun
+    from labbook.files.services import raw_file_store
+    from labbook.jobs.services import job_submit_natural
+
+    run = CharacterizationRun.objects.get(project=series, code="R-3Cl-PL")
+    raw = raw_file_store(
+        project=series, fileobj=io.BytesIO(b"w,i\n1,2\n"), original_name="pl.csv", user=superuser
+    )
+    run.raw_files.add(raw)
+    return job_submit_natural(target=run, user=superuser)
+
+
+def _staff_with_role(series, role):
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label="jobs"))
+    MembershipFactory(project=series, user=staff, role=role)
+    return staff
+
+
+def _action(client, job, action) -> str:
+    """Run an admin action on ``job``; return the messages shown afterwards, one per line."""
+    r = client.post(
+        reverse("admin:jobs_analysisjob_changelist"),
+        {"action": action, "_selected_action": [job.pk]},
+        follow=True,
+    )
+    assert r.status_code == 200
+    return "\n".join(str(m) for m in r.context["messages"])
+
+
+def test_a_staff_viewer_cannot_rerun_or_cancel_jobs_in_the_admin(client, series, queued_job):
+    from labbook.jobs.models import AnalysisJob
+
+    client.force_login(_staff_with_role(series, Role.VIEWER))
+    said = _action(client, queued_job, "rerun")
+    assert f"job {queued_job.pk} not re-run" in said and "editor role" in said
+    assert f"job {queued_job.pk} not cancelled" in _action(client, queued_job, "cancel")
+    assert AnalysisJob.objects.count() == 1 and AnalysisJob.objects.get().status == "queued"
+
+
+def test_a_staff_editor_can_rerun_and_cancel(client, series, queued_job):
+    from labbook.jobs.models import AnalysisJob
+
+    client.force_login(_staff_with_role(series, Role.EDITOR))
+    assert "queued (re-run of" in _action(client, queued_job, "rerun")
+    assert AnalysisJob.objects.count() == 2
+    assert "cancelled 1 job(s)" in _action(client, queued_job, "cancel")
+
+
+def test_rerunning_a_frozen_projects_job_in_the_admin_is_a_message_not_a_500(
+    client, superuser, series, queued_job
+):
+    from django.utils import timezone
+
+    from labbook.jobs.models import AnalysisJob
+    from labbook.projects.models import Project
+
+    Project.objects.filter(pk=series.pk).update(frozen_at=timezone.now(), freeze_reason="published")
+    client.force_login(superuser)
+    said = _action(client, queued_job, "rerun")
+    assert f"job {queued_job.pk} not re-run" in said and "frozen" in said
+    assert AnalysisJob.objects.count() == 1
+
+
+def test_admin_list_filters_offer_only_the_users_projects_records(client, series):
+    from labbook.synthesis.models import Sample
+
+    other = ProjectFactory(name="Rival group study")
+    mine = ProjectFactory(name="My own study")
+    SynthesisFactory(project=mine, code="MINE-1")
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["synthesis", "jobs"]))
+    MembershipFactory(project=mine, user=staff, role=Role.EDITOR)
+    client.force_login(staff)
+    for name in [
+        "admin:synthesis_synthesis_changelist",
+        "admin:synthesis_posttreatment_changelist",
+        "admin:synthesis_sample_changelist",
+        "admin:jobs_analysisjob_changelist",
+    ]:
+        html = client.get(reverse(name)).content.decode()
+        assert series.name not in html and other.name not in html, name
+        assert "T-3Cl" not in html and "MAPI-221003" not in html, name  # treatment/batch codes
+    assert Sample.objects.filter(project=series).exists()
+    assert "My own study" in client.get(reverse("admin:synthesis_synthesis_changelist")).content.decode()

@@ -171,3 +171,74 @@ def test_signing_key_is_generated_once_in_development(settings, tmp_path):
     first = signing.public_key_b64()
     assert (tmp_path / "archive_signing_key").exists()
     assert signing.public_key_b64() == first
+
+
+def test_through_rows_base_manager_and_job_inputs_of_a_frozen_project_cannot_change(
+    series, admin_user, signing_key
+):
+    """Issue 13 item 15: the shell's side doors (a many-to-many through model, ``_base_manager``,
+    JobInput) are guarded like the front doors."""
+    from labbook.jobs.models import AnalysisJob, JobInput
+    from labbook.jobs.services import job_submit
+    from labbook.notebook.models import NotebookEntry
+
+    run = CharacterizationRun.objects.filter(project=series, raw_files__isnull=False).first()
+    raw = run.raw_files.first()
+    other_file = RawFile.objects.filter(project=series).exclude(runs=run).first()
+    entry = NotebookEntry.objects.filter(project=series).first()
+    batch = Synthesis.objects.filter(project=series).exclude(entries=entry).first()
+    job = job_submit(
+        kind="spectrum", files={"data": raw}, parameters={"kind": "pl"}, run=run, user=admin_user
+    )
+    project_freeze(project=series, user=admin_user, reason="paper published")
+    linked = list(run.raw_files.order_by("pk"))
+
+    Link = CharacterizationRun.raw_files.through
+    link = Link.objects.get(characterizationrun=run, rawfile=raw)
+    for attempt in [
+        lambda: Link.objects.create(characterizationrun=run, rawfile=other_file),
+        lambda: Link.objects.bulk_create([Link(characterizationrun=run, rawfile=other_file)]),
+        lambda: Link.objects.filter(characterizationrun=run).update(rawfile=other_file),
+        lambda: Link.objects.filter(characterizationrun=run).delete(),
+        lambda: Link._base_manager.filter(characterizationrun=run).delete(),
+        lambda: link.delete(),
+        lambda: NotebookEntry.batches.through.objects.create(notebookentry=entry, synthesis=batch),
+        lambda: NotebookEntry.treatments.through.objects.filter(notebookentry=entry).delete(),
+    ]:
+        with pytest.raises(ProjectFrozen), transaction.atomic():
+            attempt()
+    link.rawfile = other_file
+    with pytest.raises(ProjectFrozen), transaction.atomic():
+        link.save()
+
+    # _base_manager is the guarded queryset too
+    with pytest.raises(ProjectFrozen):
+        Synthesis._base_manager.filter(project=series).update(notes="via the base manager")
+    with pytest.raises(ProjectFrozen):
+        Sample._base_manager.filter(project=series).delete()
+    with pytest.raises(ProjectFrozen):
+        Synthesis._base_manager.bulk_create([Synthesis(project=series, code="BASE-1", date=batch.date)])
+
+    # a job's inputs
+    job_input = JobInput.objects.get(job=job)
+    job_input.role = "other"
+    for attempt in [
+        job_input.save,
+        job_input.delete,
+        lambda: JobInput.objects.filter(job=job).update(raw_file=other_file),
+        lambda: JobInput.objects.filter(job=job).delete(),
+        lambda: JobInput._base_manager.filter(job=job).delete(),
+        lambda: JobInput.objects.create(job=job, raw_file=other_file, role="irf"),
+        lambda: JobInput.objects.bulk_create([JobInput(job=job, raw_file=other_file, role="irf")]),
+    ]:
+        with pytest.raises(ProjectFrozen), transaction.atomic():
+            attempt()
+    # a job's parameters are the study's data; its status is bookkeeping (it may still stop)
+    with pytest.raises(ProjectFrozen):
+        AnalysisJob.objects.filter(pk=job.pk).update(parameters={"changed": True})
+    assert AnalysisJob.objects.filter(pk=job.pk).update(status="cancelled") == 1
+
+    assert list(run.raw_files.order_by("pk")) == linked
+    assert list(JobInput.objects.filter(job=job).values_list("role", "raw_file")) == [("data", raw.pk)]
+    assert not Synthesis.objects.filter(notes="via the base manager").exists()
+    assert not entry.batches.filter(pk=batch.pk).exists()

@@ -145,21 +145,25 @@ def test_bench_forms_comparison_and_particle_pages_in_chromium(live_server, monk
         page.fill("#id_suspension_volume", "4 mL")
         page.type("#id_volume_added", "1 uL", delay=30)
         # 1 uL of 0.4 mol/L into 7.8 umol iodide: 0.4 / 7.8 = 5.128 %; 1 uL in 4 mL: 0.025 %
+        # predicates as functions, not expression strings: the page's CSP forbids eval
         page.wait_for_function(
-            "document.querySelector('#derived-cl') && document.querySelector('#derived-cl').textContent.startsWith('5.128')"
+            "() => document.querySelector('#derived-cl') && document.querySelector('#derived-cl').textContent.startsWith('5.128')"
         )
         assert page.inner_text("#derived-ethanol").startswith("0.025")
         page.screenshot(path=str(ARTIFACTS / "04-treatment-live.png"), full_page=True)
         page.fill("#id_volume_added", "2.5 uL")
-        page.wait_for_function("document.querySelector('#derived-cl').textContent.startsWith('12.82')")
+        page.wait_for_function("() => document.querySelector('#derived-cl').textContent.startsWith('12.82')")
         page.fill("#id_date", "2026-11-25")
         page.click("#treatment-form button[type=submit]")
         page.wait_for_selector("text=Post-treatment T-BROWSER")
         assert "12.82" in page.inner_text("main")
         watch.check("treatment form")
 
-        # the comparison: every plot rendered, offline
-        page.goto(f"{url}{reverse('pages:compare')}")
+        # the comparison: every plot rendered, offline, under the Content-Security-Policy (inline
+        # scripts only with the request's nonce; a violation would be a console error)
+        response = page.goto(f"{url}{reverse('pages:compare')}")
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self' 'nonce-" in policy and "unsafe-inline" not in policy.split("style-src")[0]
         n_plots = page.locator("div.plot[data-plot]").count()
         assert n_plots == 12
         assert _bokeh_rendered(page, n_plots) == n_plots

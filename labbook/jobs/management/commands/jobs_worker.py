@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
-from labbook.jobs.services import jobs_requeue_stale
+from labbook.jobs.services import HEARTBEAT_S, jobs_requeue_stale, worker_beat, worker_gone
 
 
 class ReportingWorker(Worker):
@@ -92,7 +92,23 @@ class Command(BaseCommand):
             finally:
                 connection.close()
 
+        def beat():  # the pages warn when no worker is alive (labbook.jobs.services.workers_alive)
+            from django.db import connection
+
+            try:
+                while True:
+                    try:
+                        worker_beat()
+                    except Exception:  # a busy database must not stop the worker; try again later
+                        pass
+                    if stop.wait(HEARTBEAT_S):
+                        break
+            finally:
+                connection.close()
+
         sweeper = threading.Thread(target=sweep, name="stale-job-sweep", daemon=True)
+        beater = threading.Thread(target=beat, name="worker-heartbeat", daemon=True)
+        beater.start()
         if not batch:
             sweeper.start()
         worker = ReportingWorker(
@@ -114,6 +130,11 @@ class Command(BaseCommand):
             worker.run()
         finally:
             stop.set()
+            beater.join(timeout=5)
+            try:
+                worker_gone()
+            except Exception:
+                pass
             from labbook.jobs.runners import close_dask_client
 
             with _quiet_dask_shutdown():
