@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dj_database_url
 from bokeh.util.paths import bokehjs_path
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LABBOOK_VAR_DIR", BASE_DIR / "var"))
@@ -81,6 +82,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
@@ -96,6 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",  # {{ csp_nonce }} for inline scripts
             ],
         },
     },
@@ -157,6 +160,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True  # serve from the installed packages without collectstatic in development
 # BokehJS from the installed bokeh package (the pages never load it from a CDN).
 STATICFILES_DIRS = [("bokeh/static", bokehjs_path())]
+# Django's finders, with a path that escapes their folders answered as not found (404, not a 500)
+STATICFILES_FINDERS = [
+    "labbook.pages.finders.FileSystemFinder",
+    "labbook.pages.finders.AppDirectoriesFinder",
+]
 
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
@@ -179,6 +187,22 @@ ARCHIVE_PUBLIC_KEYS = os.environ.get("ARCHIVE_PUBLIC_KEYS", "")
 ELN_IMPORT_MAX_BYTES = int(os.environ.get("ELN_IMPORT_MAX_BYTES", str(20 * 1024**3)))
 ELN_IMPORT_MAX_ENTRIES = int(os.environ.get("ELN_IMPORT_MAX_ENTRIES", "100000"))
 ELN_IMPORT_MAX_RATIO = float(os.environ.get("ELN_IMPORT_MAX_RATIO", "200"))
+
+# Content-Security-Policy (Django's own): scripts only from this server or inline with the
+# request's nonce (the Bokeh embeds; templates write <script nonce="{{ csp_nonce }}">), nothing from
+# other hosts, no plugins, no framing. Inline styles stay allowed (BokehJS styles its shadow DOM).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:", "blob:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "pages:dashboard"
