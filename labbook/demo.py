@@ -223,7 +223,7 @@ def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> 
         entry = NotebookEntry.objects.create(
             project=project, created_by=user, author=user, title=e["title"], body=e["body"]
         )
-        entry.treatments.set(PostTreatment.objects.filter(code__in=e["treatments"]))
+        entry.treatments.set(PostTreatment.objects.filter(project=project, code__in=e["treatments"]))
     return project
 
 

@@ -135,7 +135,7 @@ def batch_clone(request, pk: int):
     source = get_object_or_404(selectors.batch_list(user=request.user), pk=pk)
     initial = {name: getattr(source, name) for name in RECIPE_FIELDS}
     code = _next_code(source.code)
-    while Synthesis.objects.filter(code=code).exists():
+    while Synthesis.objects.filter(project=source.project, code=code).exists():  # codes are per project
         code = _next_code(code)
     initial.update(
         project=source.project, code=code, date=dt.date.today(), notes=f"cloned from {source.code}"
