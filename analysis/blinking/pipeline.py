@@ -22,9 +22,11 @@ from analysis.blinking.detect import (
 )
 from analysis.blinking.fits import PowerLawFit, fit_truncated_power_law, fit_truncated_power_law_lsq
 from analysis.blinking.traces import (
+    _same_state_noise,
     Dwells,
     Levels,
     active_span,
+    changepoint_segments,
     changepoint_states,
     dwell_times,
     envelope_threshold_states,
@@ -58,6 +60,7 @@ class TraceAnalysis:
     fit_on: PowerLawFit
     fit_off: PowerLawFit
     trace_class: TraceClass
+    snr: float = float("nan")  # ON-minus-OFF level over the per-frame noise of the ON state
 
     @property
     def fraction_on(self) -> float:
@@ -93,7 +96,9 @@ def analyze_trace(
     brightening or fading crystal needs; None for one global threshold.
     """
     levels = intensity_levels(trace, fraction=threshold_fraction, reference=threshold_reference)
-    if method == "threshold" and envelope_window_s is not None and threshold_reference == "background":
+    if method not in ("threshold", "changepoint"):
+        raise AnalysisInputError(f"method: {method!r}, expected 'threshold' or 'changepoint'")
+    if envelope_window_s is not None and threshold_reference == "background":
         window = max(int(round(envelope_window_s / bin_time_s)), 3)
         states, _ = envelope_threshold_states(
             trace,
@@ -107,12 +112,15 @@ def analyze_trace(
         start, stop = active_span(states, min_dark_frames=max(int(0.05 * states.size), 1))
         states[:start] = False
         states[stop:] = False
+        if method == "changepoint":
+            # Segments of constant mean, each ON when most of its frames are above the local threshold.
+            bounds = np.concatenate([[0], changepoint_segments(trace), [trace.size]])
+            on_share = np.add.reduceat(states.astype(float), bounds[:-1]) / np.diff(bounds)
+            states = np.repeat(on_share > 0.5, np.diff(bounds))
     elif method == "threshold":
         states = threshold_states(trace, levels.threshold)
-    elif method == "changepoint":
-        states = changepoint_states(trace, levels.threshold)
     else:
-        raise AnalysisInputError(f"method: {method!r}, expected 'threshold' or 'changepoint'")
+        states = changepoint_states(trace, levels.threshold)
     dwells = dwell_times(states, bin_time_s)
     t_max = trace.size * bin_time_s
     t_min = bin_time_s if t_min_s is None else t_min_s
@@ -124,8 +132,10 @@ def analyze_trace(
     fit_on = fit_truncated_power_law(on_s, **kw)
     fit_off = fit_truncated_power_law(off_s, **kw)
     cls = classify_trace(trace, states, off_level=0.0, **(class_options or {}))
+    noise = _same_state_noise(np.asarray(trace, dtype=float), states)
+    snr = (levels.on - levels.off) / noise if noise > 0 else float("inf")
     return TraceAnalysis(
-        levels=levels, states=states, dwells=dwells, fit_on=fit_on, fit_off=fit_off, trace_class=cls
+        levels=levels, states=states, dwells=dwells, fit_on=fit_on, fit_off=fit_off, trace_class=cls, snr=snr
     )
 
 
@@ -163,6 +173,7 @@ class BlinkingResult:
     window_frames: np.ndarray | None = None  # (K, 2)
     blink_excess: np.ndarray | None = None  # per kept particle
     rejected: list = field(default_factory=list)  # candidates dropped after the pass, with the reason
+    in_population: np.ndarray | None = None  # per particle: pooled into the population fits
     timings_s: dict = field(default_factory=dict)  # wall time of each stage
 
     @property
@@ -235,6 +246,8 @@ class BlinkingResult:
                     "correlation_mean": float(self.correlation_mean[i]),
                     "detection_sigma": float(p.peak_sigma[i]) if p.peak_sigma.size == p.n else None,
                     "blink_excess": None if self.blink_excess is None else float(self.blink_excess[i]),
+                    "snr": float(a.snr),
+                    "in_population": None if self.in_population is None else bool(self.in_population[i]),
                 }
             )
 
@@ -333,7 +346,8 @@ def analyze_blinking_movie(
     threshold_fraction: float = 0.5,
     assembly_distance_um: float | None = 1.5,
     min_events: int = 10,
-    population_classes: tuple[str, ...] | None = ("qTSB",),
+    population_classes: tuple[str, ...] | None = None,
+    population_min_snr: float | None = 6.0,
     progress: Callable[[int], None] | None = None,
 ) -> BlinkingResult:
     """Blinking statistics and correlation maps of every emitter in a TIFF movie.
@@ -458,14 +472,28 @@ def analyze_blinking_movie(
     kw = dict(t_min_s=bin_time, bin_time_s=bin_time, t_max_s=t_max)
     # The paper fits the dwells of crystals with clear two-state blinking: bleaching, brightening and
     # multi-state traces have drifting levels whose threshold crossings are not ON/OFF switches.
-    pooled = analyses
+    pooled_idx = list(range(len(analyses)))
     pooled_classes = "all"
     if population_classes is not None:
-        chosen = [a for a in analyses if a.trace_class.label in population_classes]
+        chosen = [i for i in pooled_idx if analyses[i].trace_class.label in population_classes]
         if chosen:
-            pooled, pooled_classes = chosen, "+".join(population_classes)
+            pooled_idx, pooled_classes = chosen, "+".join(population_classes)
         else:
             pooled_classes = f"all (no {'/'.join(population_classes)} particle)"
+    pooled_snr = "any"
+    if population_min_snr is not None:
+        # Crystals whose one-frame dwells can be told from noise: at SNR >= 6 a frame is misread with
+        # probability < 1e-3 (the threshold sits SNR/2 sigmas from each level); dimmer crystals lose
+        # and invent short dwells, which biases the exponents however many of them are pooled.
+        clear = [i for i in pooled_idx if analyses[i].snr >= population_min_snr]
+        n_clear = sum(analyses[i].dwells.on_s.size for i in clear)
+        if n_clear >= min_events:
+            pooled_idx, pooled_snr = clear, f">= {population_min_snr:g}"
+        else:
+            pooled_snr = f"any (fewer than {min_events} dwells at SNR >= {population_min_snr:g})"
+    pooled = [analyses[i] for i in pooled_idx]
+    in_population = np.zeros(len(analyses), dtype=bool)
+    in_population[pooled_idx] = True
     on_all, off_all = pool_dwells(pooled, "on"), pool_dwells(pooled, "off")
     r = pearson_from_sums(sums.correlation)
     n_self = layout.n_self
@@ -489,6 +517,7 @@ def analyze_blinking_movie(
         population_off_lsq=population_off_lsq,
         correlation_r=r,
         correlation_mean=mean_r,
+        in_population=in_population,
         pairs=pairs,
         noise=projections.noise,
         drift_px=drift,
@@ -503,6 +532,7 @@ def analyze_blinking_movie(
             assembly_distance_um=assembly_distance_um,
             min_events=min_events,
             population_classes=pooled_classes,
+            population_min_snr=pooled_snr,
             population_particles=len(pooled),
             fits="ML for camera frames (continuous law, hat-kernel binning, recording as window), complete dwells only, t_min = 1 frame",
         ),

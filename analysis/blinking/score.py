@@ -94,7 +94,12 @@ def score_blinking(result: dict, truth: dict, *, match_px: float = 2.5, min_even
         fon_err.append(abs(p["fraction_on"] - t["fraction_on"]))
         if t.get("correlation_mean_true") is not None and p.get("correlation_mean") is not None:
             corr_err.append(abs(p["correlation_mean"] - t["correlation_mean_true"]))
-        if pooled_set is None or p["class"] in pooled_set:
+        pooled = (
+            p["in_population"]
+            if p.get("in_population") is not None
+            else (pooled_set is None or p["class"] in pooled_set)
+        )
+        if pooled:
             pooled_on.extend(t["on_dwell_s"])
             pooled_off.extend(t["off_dwell_s"])
 

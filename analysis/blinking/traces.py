@@ -234,6 +234,7 @@ def envelope_threshold_states(
     switch_cost: float | None = 0.0,
     false_flip_rate: float = 1e-3,
     n_iter: int = 3,
+    dark_reference_max: float = 0.25,
 ) -> tuple[np.ndarray, np.ndarray]:
     """ON/OFF per frame against half the *local* bright level: the paper's rule for a drifting ON level.
 
@@ -252,6 +253,11 @@ def envelope_threshold_states(
     envelope, and with it the threshold, down into the noise. Brightening crystals start at 0.5-0.7 of
     their final level and fading ones bleach at 0.5-0.7, above the floor relative to the global (median)
     ON level.
+
+    The reference :math:`r` is the crystal's own dark level :math:`I_{OFF}` when that lies below
+    ``dark_reference_max`` (0.25) of the ON level (every blinking crystal: its OFF state is 2-8 % of
+    ON), else the subtracted background: a static offset under the crystal that its background ring does
+    not see (diffuse debris, an uneven gradient) would otherwise hold a bleached crystal above half.
 
     ``switch_cost`` (nats, default 0: the plain threshold) decodes the frames with a two-state Viterbi
     path (:func:`two_state_path`) on the Gaussian log-likelihood ratio
@@ -274,6 +280,10 @@ def envelope_threshold_states(
     """
     x = np.asarray(trace, dtype=float)
     r = levels.background
+    if levels.off - r < dark_reference_max * (levels.on - r):
+        # The crystal's own dark level, not the ring's: a static offset under the crystal (diffuse debris,
+        # a gradient the ring does not sample evenly) would otherwise keep a bleached crystal "ON".
+        r = levels.off
     states = x > r + fraction * (levels.on - r)
     env = np.full(x.size, np.nan)
     floor = r + min_relative_level * max(levels.on - r, 0.0)

@@ -6,7 +6,7 @@ import pytest
 import tifffile
 
 from analysis import simulate
-from analysis.blinking import analyze_blinking_movie, detect_particles
+from analysis.blinking import analyze_blinking_movie, detect_particles, fit_truncated_power_law
 from analysis.chunked import (
     combine_movie_sums,
     compute_movie_sums,
@@ -161,41 +161,51 @@ def test_nan_in_a_chunk_is_bad_input_from_the_worker(client, tmp_path, small_mov
         compute_movie_sums(open_movie(tmp_path / "nan.tif"), layout, client=client, chunk_frames=100)
 
 
+def _nearest(truth, centroid):
+    d = [np.hypot(*(np.asarray(p["centroid_px"]) - centroid)) for p in truth["particles"]]
+    return int(np.argmin(d))
+
+
 @pytest.mark.parametrize(
     "alpha_on, alpha_off, label",
     [(1.20, 0.88, "pristine"), (1.01, 1.02, "3% Cl")],
 )
 def test_pipeline_recovers_population_exponents(client, tmp_path, alpha_on, alpha_off, label):
-    """16 two-state crystals x 2000 frames (~800 complete dwells per state) with EM-CCD noise: every
-    particle is found and classed qTSB, the thresholded states are the simulated ones, and the pooled
-    discrete ML exponents match the simulated ones within 4 standard errors (~0.04) plus 0.01 for the
-    finite-window bias of dropping each trace's censored last dwell (measured at < 0.01 on alpha with
-    64 x 20 traces of 2000 frames)."""
-    mv = simulate.simulate_movie(
-        2000,
-        (64, 64),
-        n_particles=16,
-        spacing_px=12,
-        alpha_on=alpha_on,
-        mu_on_per_s=0.1,
-        alpha_off=alpha_off,
-        mu_off_per_s=0.1,
-        seed=21,
+    """16 two-state crystals x 2000 frames of the realistic microscope (continuous-time switching seen in
+    100 ms frames, EM-CCD noise, beam, debris, hot pixels, drift): every crystal is found and classed
+    qTSB, the thresholded states are the true ones (a frame is ON when the crystal emits at least half
+    its ON level during it), and the pooled exponents are those of the true dwells of the same crystals
+    within 0.05 (issue 11's target), and the generating ones within 4 standard errors plus 0.03 (the
+    finite-window bias of leaving out each trace's censored dwells)."""
+    preset = simulate.BlinkingPreset(
+        label, alpha_on, 3.0, alpha_off, 1.0, {"qTSB": 1.0}, {"intermediate": 1.0}, p_late_activation=0.0
     )
-    simulate.write_movie_tiff(tmp_path / "m.tif", mv, chunk_frames=500)
+    truth = simulate.write_realistic_movie_tiff(
+        tmp_path / "m.tif", 2000, (96, 96), 16, preset, seed=21, chunk_frames=500, nano_fraction=1.0,
+        brightness_sigma=0.2, debris_density=0.0,
+    )  # fmt: skip
     res = analyze_blinking_movie(tmp_path / "m.tif", client=client, chunk_frames=250)
     assert res.particles.n == 16
     assert {a.trace_class.label for a in res.analyses} == {"qTSB"}
     on, off = res.population_on, res.population_off
-    assert on.n_events > 600 and off.n_events > 600
-    assert abs(on.alpha - alpha_on) < 4 * on.alpha_err + 0.01, label
-    assert abs(off.alpha - alpha_off) < 4 * off.alpha_err + 0.01, label
-    # Per particle: the states follow the truth to within a few transition frames of shot noise.
-    truth = {p.centre_px: p.domains[0].states for p in mv.particles}
+    assert on.n_events > 300 and off.n_events > 300
+    pooled = [truth["particles"][_nearest(truth, c)] for c, a in zip(res.particles.centroid_px, res.analyses, strict=True)
+              if a.snr >= 6]  # fmt: skip
+    assert len(pooled) == res.options["population_particles"]
+    true_on = np.concatenate([p["on_dwell_s"] for p in pooled])
+    true_off = np.concatenate([p["off_dwell_s"] for p in pooled])
+    kw = dict(t_min_s=0.1, bin_time_s=0.1, t_max_s=200.0)
+    assert abs(on.alpha - fit_truncated_power_law(true_on, **kw).alpha) < 0.05, label
+    assert abs(off.alpha - fit_truncated_power_law(true_off, **kw).alpha) < 0.05, label
+    assert abs(on.alpha - alpha_on) < 4 * on.alpha_err + 0.03, label
+    assert abs(off.alpha - alpha_off) < 4 * off.alpha_err + 0.03, label
+    # Per particle: the states follow the truth but for partly-ON frames near the threshold, and noise
+    # flips of the dimmest crystals.
+    truth_states = {tuple(p["centroid_px"]): np.asarray(p["states"], bool) for p in truth["particles"]}
     for i, a in enumerate(res.analyses):
         c = tuple(res.particles.centroid_px[i])
-        key = min(truth, key=lambda t: np.hypot(t[0] - c[0], t[1] - c[1]))
-        assert np.mean(a.states == truth[key]) > 0.995
+        key = min(truth_states, key=lambda t: np.hypot(t[0] - c[0], t[1] - c[1]))
+        assert np.mean(a.states == truth_states[key]) > 0.97  # the dimmest (SNR ~3) misread <= 3 %
     out = res.to_json()
     assert out["population"]["on"]["n_events"] == on.n_events
 

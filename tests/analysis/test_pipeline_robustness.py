@@ -10,7 +10,6 @@ from distributed import Client, LocalCluster
 
 from analysis import simulate
 from analysis.blinking.pipeline import analyze_blinking_movie
-from analysis.chunked import dask_client
 
 
 @pytest.mark.slow
@@ -50,9 +49,11 @@ def test_killing_a_dask_worker_mid_pass_gives_the_same_result(tmp_path):
 
 
 @pytest.mark.slow
-def test_population_fits_pool_two_state_crystals_by_default(tmp_path):
-    """Bleaching/brightening/multi-state traces are left out of the population fit (as in the paper),
-    unless asked for; the choice is recorded in the options."""
+def test_population_fits_pool_resolvable_crystals_and_classes_on_request(tmp_path):
+    """By default every class is pooled (as the truth of the validation movies is), restricted to the
+    crystals whose one-frame dwells are resolvable (SNR >= 6); ``population_classes`` restricts to
+    classes (the paper's "clear two-state" crystals), ``population_min_snr=None`` pools everyone; the
+    choice is recorded in the options and per particle."""
     path = tmp_path / "mixed.tif"
     mv = simulate.simulate_movie(
         2400,
@@ -68,13 +69,18 @@ def test_population_fits_pool_two_state_crystals_by_default(tmp_path):
         mu_off_per_s=0.05,
     )
     simulate.write_movie_tiff(path, mv)
-    with dask_client(n_workers=1) as client:
-        default = analyze_blinking_movie(path, client=client)
-        everyone = analyze_blinking_movie(path, client=client, population_classes=None)
-    n_qtsb = sum(a.trace_class.label == "qTSB" for a in default.analyses)
-    assert default.options["population_classes"] == "qTSB"
-    assert default.options["population_particles"] == n_qtsb < len(default.analyses)
-    assert everyone.options["population_classes"] == "all"
-    assert default.population_on.n_events < everyone.population_on.n_events
-    # 4 sigma of the fit's own standard error: the two-state pool recovers the simulated exponent
-    assert abs(default.population_on.alpha - 1.2) < 4 * default.population_on.alpha_err
+    default = analyze_blinking_movie(path)
+    two_state = analyze_blinking_movie(path, population_classes=("qTSB",))
+    everyone = analyze_blinking_movie(path, population_min_snr=None)
+    assert default.options["population_classes"] == "all"
+    assert default.options["population_min_snr"] == ">= 6"
+    assert list(default.in_population) == [a.snr >= 6 for a in default.analyses]
+    n_qtsb = sum(a.trace_class.label == "qTSB" and a.snr >= 6 for a in two_state.analyses)
+    assert two_state.options["population_classes"] == "qTSB"
+    assert two_state.options["population_particles"] == n_qtsb < len(two_state.analyses)
+    assert everyone.options["population_particles"] == len(everyone.analyses)
+    assert (
+        two_state.population_on.n_events < default.population_on.n_events <= everyone.population_on.n_events
+    )
+    out = default.to_json()
+    assert [p["in_population"] for p in out["particles"]] == list(map(bool, default.in_population))
