@@ -17,6 +17,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
 from labbook.files.models import RawFile, blob_name
+from labbook.files.uploads import RefusedUpload
 from labbook.projects.models import Project, Role
 from labbook.projects.permissions import require_role
 
@@ -99,6 +100,8 @@ def raw_file_store(
     if user is not None:
         require_role(user, project, Role.EDITOR)
     project.check_writable()
+    if isinstance(fileobj, RefusedUpload):  # cut off while it was uploaded (labbook.files.uploads)
+        raise ValidationError({"file": fileobj.refusal})
     max_bytes = settings.RAW_FILE_MAX_BYTES if max_bytes is None else max_bytes
     name = os.path.basename(original_name or "").strip()
     if not name:

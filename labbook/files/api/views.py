@@ -3,12 +3,12 @@
 An upload (multipart/form-data, field ``file``) is spooled to disk by Django's upload handlers,
 then :func:`labbook.files.services.raw_file_store` copies it to storage while hashing it (SHA-256),
 verifies it, and stores each content once. Over ``settings.RAW_FILE_MAX_BYTES`` it is refused with
-413, before the body is read when the request says its length.
+413: before the body is read when the request says its length, else as soon as the file passes the
+limit (:mod:`labbook.files.uploads`, the same for every door).
 """
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.uploadhandler import FileUploadHandler
 from django.db import transaction
 from django.http import FileResponse
 from django.utils import timezone
@@ -33,26 +33,6 @@ RAW_FILE_SUFFIXES = (
     ".json", ".png", ".jpg", ".jpeg", ".pdf", ".spe", ".xlsx",
 )  # fmt: skip
 
-#: multipart overhead allowed on top of the file itself when checking Content-Length
-MULTIPART_SLACK = 64 * 1024
-
-
-class SizeLimitUploadHandler(FileUploadHandler):
-    """Refuses (413) a multipart file as soon as more than ``limit`` bytes of it have arrived; passes
-    the data on to Django's usual handlers (memory, then a temporary file) otherwise."""
-
-    def __init__(self, request=None, *, limit: int):
-        super().__init__(request)
-        self.limit = limit
-
-    def receive_data_chunk(self, raw_data, start):
-        if start + len(raw_data) > self.limit:
-            raise PayloadTooLarge(f"{self.file_name} is larger than the limit of {self.limit} bytes")
-        return raw_data
-
-    def file_complete(self, file_size):
-        return None
-
 
 class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
     queryset = RawFile.objects.all()
@@ -65,18 +45,6 @@ class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
         if self.action == "create":
             return RawFileUploadSerializer
         return super().get_serializer_class()
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.method == "POST":
-            length = request.META.get("CONTENT_LENGTH") or "0"
-            limit = settings.RAW_FILE_MAX_BYTES
-            if length.isdigit() and int(length) > limit + MULTIPART_SLACK:
-                raise PayloadTooLarge(
-                    f"the upload ({int(length)} bytes) is larger than the limit of {limit} bytes"
-                )
-            # without a (truthful) length, stop reading as soon as a file passes the limit
-            request._request.upload_handlers.insert(0, SizeLimitUploadHandler(request._request, limit=limit))
 
     @extend_schema(
         request={"multipart/form-data": RawFileUploadSerializer},
