@@ -135,6 +135,32 @@ def phase_pipeline(path: str, scheduler: str | None, workers: int) -> dict:
     }
 
 
+def phase_cold(path: str, workers: int) -> dict:
+    """The one-off command line, from a fresh interpreter: imports, threads in one process, JSON out."""
+    import resource
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        t0 = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "analysis", "blinking", path, "--out", str(out), "--no-progress",
+             "--workers", str(workers)],
+            check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )  # fmt: skip
+        seconds = time.perf_counter() - t0
+        result = json.loads(out.read_text())
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "seconds": seconds,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "driver_mb": usage.ru_maxrss / 1024,
+        "workers_mb": [],
+        "particles": len(result["particles"]),
+        "stages_s": result["timings_s"],
+    }
+
+
 def phase_plain(path: str) -> dict:
     """Load everything, then per-particle numpy: what a script written without chunking does."""
     import tifffile
@@ -297,9 +323,17 @@ def measure(path: Path, args, label: str) -> dict:
         f"{a['cpu_s']:.2f} = {b['cpu_s'] / a['cpu_s']:.2f}   (wall-clock ratios depend on the other load)"
     )
     print(f"[{label}] (d) peak RSS pipeline: {_rss(b)}   (target <= 1500 MB)")
+    g = _best([_run_phase("cold", str(path), "--workers", str(args.workers)) for _ in range(args.repeat)])
+    print(
+        f"[{label}] (g) cold command line (python -m analysis blinking, {args.workers} threads in one process, "
+        f"imports included): {g['seconds']:.2f} s (runs {g['all_seconds']}), {g['cpu_s']:.2f} CPU s, "
+        f"g/a = {g['seconds'] / a['seconds']:.2f}   (target <= 3)   peak RSS {g['driver_mb']:.0f} MB"
+    )
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in g["stages_s"].items())
+    print(f"[{label}]     command-line stages (s): {stages}")
     stages = ", ".join(f"{k} {v:.2f}" for k, v in b["stages_s"].items())
     print(f"[{label}]     pipeline stages (s): {stages}")
-    return {"a": a, "b": b}
+    return {"a": a, "b": b, "g": g}
 
 
 def main(argv=None) -> int:
@@ -317,6 +351,8 @@ def main(argv=None) -> int:
             res = phase_sum(a.path)
         elif a.name == "pipeline":
             res = phase_pipeline(a.path, a.scheduler, a.workers)
+        elif a.name == "cold":
+            res = phase_cold(a.path, a.workers)
         else:
             res = phase_plain(a.path)
         print(json.dumps(res))
@@ -353,6 +389,10 @@ def main(argv=None) -> int:
             [res_half["b"]["driver_mb"], *res_half["b"]["workers_mb"]]
         )
         print(f"(e) peak RSS ratio {args.frames} / {args.frames // 2} frames = {grow:.2f}   (flat = 1)")
+        print(
+            f"(e) cold command line: peak RSS ratio {res['g']['driver_mb'] / res_half['g']['driver_mb']:.2f}, "
+            f"time ratio {res['g']['seconds'] / res_half['g']['seconds']:.2f}   (flat = 1, linear = 2)"
+        )
     if not args.skip_plain:
         f = _run_phase("plain", str(full))
         print(

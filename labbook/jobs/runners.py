@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+import analysis
 from analysis.cli import jsonable
 from labbook.results.models import (
     BlinkingAnalysis,
@@ -260,6 +261,7 @@ class BlinkingRunner(Runner):
         for ref in np.unique(np.asarray(result.pairs).ravel()):
             arrays[f"assembly_map_{int(ref) + 1}"] = result.assembly_map(int(ref))
         data["parameters"] = params
+        data["analysis_version"] = analysis.__version__  # as the command line's JSON carries it
         return Output(
             data=jsonable(data),
             arrays=arrays,
