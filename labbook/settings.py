@@ -6,6 +6,9 @@ ALLOWED_HOSTS   comma-separated (default: localhost, 127.0.0.1, testserver)
 DATABASE_URL    e.g. postgres://postgres@127.0.0.1:5432/labbook (default: SQLite in var/db.sqlite3)
 MEDIA_ROOT      where raw files are stored (default: var/media)
 DASK_SCHEDULER_ADDRESS  tcp://host:port of a dask scheduler (default: a LocalCluster per job worker)
+DASK_DASHBOARD  "1" (127.0.0.1:8787) or host:port: the LocalCluster's dask dashboard (default: none)
+LOG_LEVEL, DASK_LOG_LEVEL  stderr logging (default WARNING; DASK_LOG_LEVEL for dask, tornado, bokeh)
+LABBOOK_HTTPS   "1" behind HTTPS: redirect, Secure cookies, HSTS (see below and README "Production")
 RAW_FILE_MAX_BYTES      largest accepted raw file (default 20 GiB)
 ARCHIVE_SIGNING_KEY     Ed25519 private key (base64 of the raw 32 bytes) that signs freeze manifests;
                         when unset, one is made once and kept in var/archive_signing_key
@@ -46,6 +49,22 @@ ALLOWED_HOSTS = [
     for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver").split(",")
     if h.strip()
 ]
+
+# Served over HTTPS (README "Production"): LABBOOK_HTTPS=1 redirects http to https, marks the session
+# and CSRF cookies Secure and sends HSTS for a year (subdomains included, preload allowed: listing
+# still needs a submission at hstspreload.org); each setting can also be given on its own. Behind a
+# proxy that terminates TLS, SECURE_PROXY_SSL_HEADER=1 trusts its X-Forwarded-Proto header (set it only
+# when the proxy always sets that header and nothing else can reach the server).
+_HTTPS = _env_bool("LABBOOK_HTTPS")
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", _HTTPS)
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", _HTTPS)
+CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", _HTTPS)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600 if _HTTPS else 0)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _HTTPS)
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", _HTTPS)
+if _env_bool("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -158,7 +177,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = True  # serve from the installed packages without collectstatic in development
+# Serve static files from the installed packages without collectstatic (development, make demo);
+# production sets WHITENOISE_USE_FINDERS=0 and serves what collectstatic gathered (and compressed).
+WHITENOISE_USE_FINDERS = _env_bool("WHITENOISE_USE_FINDERS", True)
 # BokehJS from the installed bokeh package (the pages never load it from a CDN).
 STATICFILES_DIRS = [("bokeh/static", bokehjs_path())]
 # Django's finders, with a path that escapes their folders answered as not found (404, not a 500)
