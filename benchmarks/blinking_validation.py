@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/blinking_validation.py                 # the four shared movies
     .venv/bin/python benchmarks/blinking_validation.py --json out.json # also write every score
+    .venv/bin/python benchmarks/blinking_validation.py --realistic     # + 4 longer movies of analysis.simulate
 
 Reads ``../shared/validation/blinking/*.tif`` and ``*.truth.json`` beside the checkout (never copied
 into the project), runs :func:`analysis.blinking.analyze_blinking_movie` on each on one LocalCluster,
@@ -45,12 +46,48 @@ def score_movie(path: Path, client) -> tuple[dict, float]:
     return score_blinking(jsonable(result.to_json()), truth), elapsed
 
 
+#: Longer movies of the project's realistic simulator (generated once into benchmarks/data/realistic,
+#: ~1 min each): 2000 frames of 256 x 256 with 100 crystals per paper preset; the 9 % one at half the
+#: signal, the 17 % one with a 2.5 px stage drift.
+REALISTIC = [
+    ("sim-0pct", 0, 11, 2000, 100, {}),
+    ("sim-3pct", 3, 12, 2000, 100, {}),
+    ("sim-9pct-halfsignal", 9, 13, 1500, 80, {"signal_photons": 200.0}),
+    ("sim-17pct-drift", 17, 14, 2000, 100, {"drift_px": 2.5}),
+]
+
+
+def realistic_movies(folder: Path) -> list[Path]:
+    from analysis import simulate
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, preset, seed, frames, n, kw in REALISTIC:
+        path = folder / f"{name}.tif"
+        if not path.exists() or not path.with_name(f"{name}.truth.json").exists():
+            simulate.write_realistic_movie_tiff(
+                path,
+                frames,
+                (256, 256),
+                n,
+                preset,
+                seed,
+                truth_path=path.with_name(f"{name}.truth.json"),
+                **kw,
+            )
+        out.append(path)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folder", default=str(VALIDATION))
     ap.add_argument("--json", help="write every score here")
+    ap.add_argument("--realistic", action="store_true", help="also 4 longer movies of analysis.simulate")
     args = ap.parse_args(argv)
     movies = sorted(Path(args.folder).glob("*.tif"))
+    if args.realistic:
+        movies += realistic_movies(ROOT / "benchmarks" / "data" / "realistic")
     if not movies:
         print(f"no validation movies in {args.folder}", file=sys.stderr)
         return 2
