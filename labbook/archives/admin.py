@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from labbook.archives.models import FreezeEvent, ImportedRecord
+from labbook.archives.models import ElnImport, FreezeEvent, ImportedRecord
 from labbook.projects.selectors import projects_for
 
 
@@ -32,6 +32,22 @@ class FreezeEventAdmin(_ReadOnlyScoped):
 
 @admin.register(ImportedRecord)
 class ImportedRecordAdmin(_ReadOnlyScoped):
-    list_display = ["model", "object_id", "project", "source", "source_id", "imported_at", "imported_by"]
-    list_filter = ["source", "model", ("project", admin.RelatedOnlyFieldListFilter)]
+    list_display = [
+        "model", "object_id", "project", "source", "source_id", "checksum", "imported_at", "imported_by"
+    ]  # fmt: skip
+    list_filter = ["source", "model", "checksum", ("project", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["source_id", "source"]
+
+
+@admin.register(ElnImport)
+class ElnImportAdmin(_ReadOnlyScoped):
+    """Each import: the archive, the ELN that exported it, its signature and what came in (files
+    without a sha256 in the archive are listed as unverified)."""
+
+    list_display = ["file_name", "project", "source", "signature_display", "imported_at", "imported_by"]
+    list_filter = ["source", "signature", ("project", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["file_name", "source", "signature_key_id"]
+
+    @admin.display(description="signature", ordering="signature")
+    def signature_display(self, obj):
+        return obj.signature_text

@@ -82,7 +82,7 @@ def backup_restore(path: Path | str) -> dict:
     except (zipfile.BadZipFile, OSError) as exc:
         raise BackupError(f"{path} is not a backup (zip) file: {exc}") from None
     with zf, tempfile.TemporaryDirectory(prefix="labbook-restore-") as tmpdir:
-        if check_entries(zf) != ROOT:
+        if check_entries(zf)[0] != ROOT:
             raise BackupError(f"{path} is not a labbook backup (no {ROOT}/ folder)")
         try:
             index = json.loads(zf.read(f"{ROOT}/backup.json"))

@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import posixpath
+import re
 import shutil
 import stat
 import tempfile
@@ -35,14 +36,16 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, models, transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
-from labbook.archives.models import ImportedRecord
+from labbook.archives.models import Checksum, ElnImport, ImportedRecord, Signature
 from labbook.archives.records import content_fields, domain_models, project_records
 from labbook.files.models import RawFile, blob_name
 from labbook.files.services import raw_file_store
@@ -92,6 +95,10 @@ UNIT_CODES = {
     "A": "AMP",
 }
 UNITS_BY_CODE = {code: unit for unit, code in UNIT_CODES.items()}
+
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
 
 class ElnError(ValidationError):
@@ -284,28 +291,55 @@ def eln_export(*, project: Project, user, out: Path | str) -> Path:
 # ----------------------------------------------------------------------------------------------
 # import: checks
 # ----------------------------------------------------------------------------------------------
+#: members that belong to the RO-Crate itself, not to its data
+_CRATE_FILES = {METADATA, METADATA + ".minisig", "ro-crate-preview.html"}
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _clean_parts(path: str) -> list[str] | None:
+    """The segments of a relative path with the harmless forms (``//``, ``./``) dropped; None for
+    an absolute path, a ``..`` segment, a backslash or a URI scheme."""
+    if path.startswith("/") or "\\" in path or _SCHEME.match(path):
+        return None
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    return None if ".." in parts else parts
+
+
 @dataclass
 class Archive:
-    """A checked archive: its zip, the root folder, the graph by @id and the root's parts."""
+    """A checked archive: its zip, the root folder, its files by normalised path, the graph by @id
+    and the root's parts (``missing``: parts the root lists but the metadata does not describe)."""
 
     zf: zipfile.ZipFile
     root: str
+    members: dict[str, zipfile.ZipInfo]
     nodes: dict[str, dict]
     parts: list[dict] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
-    def member(self, node_id: str) -> zipfile.ZipInfo:
-        """The zip entry of a File node, resolved inside the root folder only."""
+    def relative(self, node_id: str) -> str:
+        """The normalised path of a File node inside the root folder; refuses anything outside it."""
         if node_id.startswith(("http://", "https://")):
             raise ElnError(f"file {node_id!r} is remote; only files inside the archive can be imported")
-        rel = posixpath.normpath(node_id.removeprefix("./"))
-        if rel.startswith(("/", "..")) or "\\" in node_id or ":" in rel.split("/")[0]:
+        parts = _clean_parts(node_id)
+        if not parts:
             raise ElnError(f"file {node_id!r} points outside the archive")
-        try:
-            return self.zf.getinfo(f"{self.root}/{rel}")
-        except KeyError:
-            raise ElnError(
-                f"file {node_id!r} is listed in the metadata but missing from the archive"
-            ) from None
+        return "/".join(parts)
+
+    def find(self, node_id: str) -> zipfile.ZipInfo | None:
+        """The zip entry of a File node (its @id as written, else percent-decoded), or None."""
+        rel = self.relative(node_id)
+        for candidate in (rel, unquote(rel)):
+            info = self.members.get(f"{self.root}/{candidate}")
+            if info is not None:
+                return info
+        return None
+
+    def member(self, node_id: str) -> zipfile.ZipInfo:
+        info = self.find(node_id)
+        if info is None:
+            raise ElnError(f"file {node_id!r} is listed in the metadata but missing from the archive")
+        return info
 
 
 def _as_list(value) -> list:
@@ -314,30 +348,40 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def check_entries(zf: zipfile.ZipFile) -> str:
+def check_entries(zf: zipfile.ZipFile) -> tuple[str, dict[str, zipfile.ZipInfo]]:
     """Refuse zip slip, absolute paths, links, top-level files, several roots and zip bombs;
-    return the root folder's name."""
+    return the root folder's name and the files by normalised name (``a//b`` and ``a/./b`` are
+    ``a/b``: harmless forms some exporters write)."""
     infos = zf.infolist()
     if len(infos) > settings.ELN_IMPORT_MAX_ENTRIES:
         raise ElnError(
             f"the archive has {len(infos)} entries; at most {settings.ELN_IMPORT_MAX_ENTRIES} are accepted"
         )
     roots, total, packed, seen = set(), 0, 0, set()
+    members: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
         name = info.filename
-        if name.rstrip("/") in seen:
-            raise ElnError(f"entry {name!r} appears twice in the archive")
-        seen.add(name.rstrip("/"))
         if name.startswith("/") or "\\" in name or (len(name) > 1 and name[1] == ":"):
             raise ElnError(f"entry {name!r} has an absolute path")
-        parts = name.rstrip("/").split("/")
-        if ".." in parts or "." in parts or "" in parts:
+        parts = _clean_parts(name)
+        if parts is None:
             raise ElnError(f"entry {name!r} escapes the archive's folder")
-        if stat.S_ISLNK(info.external_attr >> 16):
+        if not parts:
+            raise ElnError(f"entry {name!r} has no name")
+        key = "/".join(parts)
+        if key in seen:
+            raise ElnError(f"entry {name!r} appears twice in the archive")
+        seen.add(key)
+        kind = stat.S_IFMT(info.external_attr >> 16)
+        if kind == stat.S_IFLNK:
             raise ElnError(f"entry {name!r} is a symbolic link")
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise ElnError(f"entry {name!r} is not a regular file")
         if len(parts) == 1 and not info.is_dir():
             raise ElnError(f"entry {name!r} is a file at the top level; a .eln has one root folder")
         roots.add(parts[0])
+        if not info.is_dir():
+            members[key] = info
         total += info.file_size
         packed += info.compress_size
         if (
@@ -355,7 +399,7 @@ def check_entries(zf: zipfile.ZipFile) -> str:
         raise ElnError(f"the archive expands {total / max(packed, 1):.0f}-fold: refused as a zip bomb")
     if len(roots) != 1:
         raise ElnError(f"a .eln has exactly one root folder; this one has {len(roots)}")
-    return roots.pop()
+    return roots.pop(), members
 
 
 def _read_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
@@ -369,11 +413,10 @@ def _read_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byt
     return data
 
 
-def check_metadata(zf: zipfile.ZipFile, root: str) -> Archive:
-    try:
-        info = zf.getinfo(f"{root}/{METADATA}")
-    except KeyError:
-        raise ElnError(f"no {METADATA} in the archive's root folder {root!r}") from None
+def check_metadata(zf: zipfile.ZipFile, root: str, members: dict[str, zipfile.ZipInfo]) -> Archive:
+    info = members.get(f"{root}/{METADATA}")
+    if info is None:
+        raise ElnError(f"no {METADATA} in the archive's root folder {root!r}")
     try:
         doc = json.loads(_read_limited(zf, info, info.file_size))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -387,11 +430,15 @@ def check_metadata(zf: zipfile.ZipFile, root: str) -> Archive:
     for node in graph:
         if not isinstance(node, dict) or not isinstance(node.get("@id"), str):
             raise ElnError(f"a node of {METADATA} has no @id")
-        if node["@id"] in nodes:
-            raise ElnError(f"@id {node['@id']!r} appears twice in {METADATA}")
         types = node.get("@type")
         if not types or not all(isinstance(t, str) for t in _as_list(types)):
             raise ElnError(f"node {node['@id']!r} has no @type")
+        previous = nodes.get(node["@id"])
+        if previous is not None:  # the same node written twice is harmless; a conflicting one is not
+            clash = sorted(k for k in previous.keys() & node.keys() if previous[k] != node[k])
+            if clash:
+                raise ElnError(f"@id {node['@id']!r} appears twice in {METADATA} with different {clash[0]!r}")
+            node = {**previous, **node}
         nodes[node["@id"]] = node
     if "\\u0000" in json.dumps(doc):  # PostgreSQL cannot store it; no ELN writes it
         raise ElnError(f"{METADATA} contains a NUL character")
@@ -408,13 +455,20 @@ def check_metadata(zf: zipfile.ZipFile, root: str) -> Archive:
     root_node = nodes.get(root_id)
     if root_node is None or "Dataset" not in _as_list(root_node.get("@type")):
         raise ElnError("the root dataset is missing from the metadata")
-    parts = []
+    for node in nodes.values():  # refused before anything is written, listed or not
+        if "File" in _as_list(node.get("@type")) and not node["@id"].startswith(("http://", "https://")):
+            if not _clean_parts(node["@id"]):
+                raise ElnError(f"file {node['@id']!r} points outside the archive")
+    parts, missing = [], []
     for ref in _as_list(root_node.get("hasPart")):
+        if _ref(ref) is None:
+            raise ElnError(f"the root lists {_one_line(repr(ref), 80)}, which is not a reference")
         node = nodes.get(_ref(ref))
-        if node is None:
-            raise ElnError(f"the root lists {ref!r}, which is not in the metadata")
+        if node is None:  # described nowhere: imported as a file when the archive holds it
+            missing.append(_ref(ref))
+            continue
         parts.append(node)
-    return Archive(zf=zf, root=root, nodes=nodes, parts=parts)
+    return Archive(zf=zf, root=root, members=members, nodes=nodes, parts=parts, missing=missing)
 
 
 def open_archive(path: Path | str) -> Archive:
@@ -424,8 +478,8 @@ def open_archive(path: Path | str) -> Archive:
     except (zipfile.BadZipFile, OSError) as exc:
         raise ElnError(f"{path} is not a .eln (zip) file: {exc}") from None
     try:
-        root = check_entries(zf)
-        return check_metadata(zf, root)
+        root, members = check_entries(zf)
+        return check_metadata(zf, root, members)
     except BaseException:
         zf.close()
         raise
@@ -446,33 +500,87 @@ def _root_id(descriptor: dict) -> str | None:
     return "./" if about is None else _ref(about)
 
 
+#: date forms other ELNs write besides ISO 8601 (RSpace: day:month:year:hour:minute:second)
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d:%m:%y:%H:%M:%S")
+
+
 def _parse_time(text):
-    if not text:
+    """A datetime from an ISO 8601 string or one of :data:`_DATE_FORMATS`; None when unreadable
+    (lenient: the archive's text is kept in the record's ImportedRecord either way)."""
+    if not text or not isinstance(text, str):
         return None
+    text = text.strip()
     try:
-        value = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return None  # lenient: other ELNs write dates we cannot read; keep ours
+        for fmt in _DATE_FORMATS:
+            try:
+                value = dt.datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        else:
+            return None
     return value if timezone.is_aware(value) else timezone.make_aware(value, dt.UTC)
 
 
+def _text(value, nodes: dict[str, dict]) -> str:
+    """A property's text: a string, a referenced node's ``text``/``name``, or the JSON of anything else."""
+    if isinstance(value, dict) and _ref(value) in nodes:
+        target = nodes[_ref(value)]
+        value = target.get("text") or target.get("name") or target.get("@id")
+    if isinstance(value, list):
+        return ", ".join(_text(v, nodes) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return "" if value is None else str(value)
+
+
+def keyword_list(value) -> list[str]:
+    """``keywords`` as a list: the format says one comma-separated string; some ELNs write an array."""
+    out = []
+    for item in _as_list(value):
+        if isinstance(item, str):
+            out += [k.strip() for k in item.split(",") if k.strip()]
+        elif item is not None and not isinstance(item, dict | list):
+            out.append(str(item))
+    return out
+
+
 class _Importer:
-    def __init__(self, archive: Archive, user, tmpdir: Path):
+    def __init__(self, archive: Archive, user, tmpdir: Path, source: str = ""):
         self.a = archive
         self.user = user
         self.tmpdir = tmpdir
+        self.source = source
         self.by_node: dict[str, ProjectRecord] = {}
         self.new_blobs: list[str] = []
-        self.publisher = ""
+        #: File @id -> (its RawFile, whether a sha256 of the archive vouched for its bytes)
+        self.files: dict[str, tuple[RawFile, bool]] = {}
+        #: RawFile pk -> the File nodes it was imported from
+        self.file_nodes: dict[int, list[dict]] = {}
+        #: RawFiles that are labbook records of their own (marked with their dataset's node)
+        self.record_files: set[int] = set()
+        self.used: set[str] = set()  # zip names already imported
+        self.extracted = 0
+        self.notes: dict[str, list[str]] = {"missing_parts": [], "absent_files": []}
 
     # files -------------------------------------------------------------------------------
-    def extract_checked(self, node: dict) -> Path:
-        """Copy a File node's bytes to a temporary file, checking its sha256 and size."""
+    def extract_checked(self, node: dict) -> tuple[Path, str, bool]:
+        """Copy a File node's bytes to a temporary file, checking its size and its sha256 when the
+        archive gives one (the format makes it optional: without one the file is unverified).
+        Returns the temporary path, the bytes' SHA-256 and whether it was verified."""
         info = self.a.member(node["@id"])
-        expected = str(node.get("sha256") or "").lower()
-        if len(expected) != 64:
-            raise ElnError(f"file {node['@id']!r} has no sha256; it cannot be verified")
-        target = self.tmpdir / f"{len(list(self.tmpdir.iterdir())):06d}"
+        self.used.add(info.filename)
+        expected = node.get("sha256")
+        if expected in (None, ""):
+            expected = None
+        elif not isinstance(expected, str) or not _SHA256.fullmatch(expected.strip()):
+            raise ElnError(
+                f"file {node['@id']!r} has a sha256 that is not 64 hex digits ({_one_line(repr(expected), 80)})"
+            )
+        self.extracted += 1
+        target = self.tmpdir / f"{self.extracted:06d}"
         h, size = hashlib.sha256(), 0
         with self.a.zf.open(info) as src, target.open("wb") as dst:
             for chunk in iter(lambda: src.read(1 << 20), b""):
@@ -481,28 +589,38 @@ class _Importer:
                     raise ElnError(f"file {node['@id']!r} is larger than the archive says")
                 h.update(chunk)
                 dst.write(chunk)
-        if h.hexdigest() != expected:
+        digest = h.hexdigest()
+        if expected is not None and digest != expected.strip().lower():
             raise ElnError(f"file {node['@id']!r} does not match its sha256 (checksum mismatch)")
-        declared = node.get("contentSize")
-        if declared not in (None, "") and str(declared).isdigit() and int(declared) != size:
+        declared = node.get("contentSize")  # an int or a string of bytes, both are written
+        if declared not in (None, "") and str(declared).strip().isdigit() and int(str(declared)) != size:
             raise ElnError(f"file {node['@id']!r} has {size} bytes, not the {declared} its contentSize says")
-        return target
+        return target, digest, expected is not None
 
-    def store(self, project, node: dict, path: Path, **extra) -> RawFile:
-        sha = node["sha256"].lower()
+    def import_file(self, project, node: dict, **extra) -> RawFile:
+        """The RawFile of a File node (each node once; the same bytes twice are one RawFile)."""
+        if node["@id"] in self.files:
+            return self.files[node["@id"]][0]
+        path, sha, verified = self.extract_checked(node)
         if not default_storage.exists(blob_name(sha)):
             self.new_blobs.append(blob_name(sha))
+        name = extra.pop("original_name", None) or node.get("name")
+        if not isinstance(name, str) or not posixpath.basename(name.strip()):
+            name = posixpath.basename(unquote(self.a.relative(node["@id"])))
+        media_type = extra.pop("media_type", None) or node.get("encodingFormat")
         with path.open("rb") as fh:
-            return raw_file_store(
+            raw = raw_file_store(
                 project=project,
                 fileobj=fh,
-                original_name=extra.pop("original_name", None)
-                or node.get("name")
-                or node["@id"].rsplit("/", 1)[-1],
+                original_name=name[:255],
                 user=self.user,
-                media_type=extra.pop("media_type", None) or node.get("encodingFormat"),
+                media_type=media_type[:127] if isinstance(media_type, str) and media_type else None,
                 **extra,
             )
+        path.unlink()
+        self.files[node["@id"]] = (raw, verified)
+        self.file_nodes.setdefault(raw.pk, []).append(node)
+        return raw
 
     # people ------------------------------------------------------------------------------
     def person(self, person_id: str | None):
@@ -596,11 +714,9 @@ class _Importer:
         if model is RawFile:
             if len(files) != 1:
                 raise ElnError(f"raw file record {node['@id']!r} must have exactly one file")
-            path = self.extract_checked(files[0])
-            obj = self.store(
+            obj = self.import_file(
                 project,
                 files[0],
-                path,
                 original_name=values.get("original_name"),
                 media_type=values.get("media_type"),
                 description=values.get("description", ""),
@@ -630,64 +746,165 @@ class _Importer:
             raw["people"] = people
         return obj, m2m, raw
 
-    def import_foreign_dataset(self, project, node: dict, files: list[dict]):
-        """A dataset from another ELN: a notebook entry with its text, properties and files."""
-        lines = [str(node.get("text") or node.get("description") or "")]
+    def import_foreign_dataset(
+        self, project, node: dict, files: list[dict], *, parent: str | None = None, missing=()
+    ):
+        """A dataset from another ELN: a notebook entry with its text, where it came from, its
+        authors, dates, keywords, properties and comments, and its files. The node itself, with the
+        nodes it references resolved, is kept as the ImportedRecord's raw JSON."""
+        nodes = self.a.nodes
+        people = {}
+        for key in ("author", "creator", "contributor"):
+            refs = [r for r in _as_list(node.get(key)) if r is not None]
+            if refs:
+                people[key] = "; ".join(
+                    self.person_text(_ref(r)) if _ref(r) else _one_line(_text(r, nodes), 500) for r in refs
+                )
+        keywords = keyword_list(node.get("keywords"))
+        comments = []
+        for ref in _as_list(node.get("comment")):
+            c = nodes.get(_ref(ref), ref) if _ref(ref) else ref
+            if isinstance(c, dict):
+                who = c.get("author") or c.get("creator")
+                comments.append(
+                    {
+                        "author": self.person_text(_ref(who)) if _ref(who) else _text(who, nodes),
+                        "dateCreated": _text(c.get("dateCreated"), nodes),
+                        "text": _text(c.get("text") or c.get("description") or c.get("name"), nodes),
+                    }
+                )
+            elif c is not None:
+                comments.append({"author": "", "dateCreated": "", "text": _text(c, nodes)})
+        lines = [
+            t
+            for t in dict.fromkeys([_text(node.get("text"), nodes), _text(node.get("description"), nodes)])
+            if t
+        ]
+        about = [f"- Source: {self.source} ({node['@id']})"]
+        if isinstance(node.get("url"), str):
+            about.append(f"- Link: {node['url']}")
+        if parent:
+            about.append(f"- Part of: {parent}")
+        for key, label in (("author", "Authors"), ("creator", "Created by"), ("contributor", "Contributors")):
+            if key in people:
+                about.append(f"- {label}: {people[key]}")
+        for key, label in (
+            ("dateCreated", "Created"),
+            ("dateModified", "Modified"),
+            ("datePublished", "Published"),
+        ):
+            if node.get(key) not in (None, ""):
+                about.append(f"- {label}: {_text(node.get(key), nodes)}")
+        if keywords:
+            about.append(f"- Keywords: {', '.join(keywords)}")
+        for key in ("genre", "about", "creativeWorkStatus", "temporal"):
+            if node.get(key) not in (None, "", []):
+                about.append(f"- {key}: {_text(node.get(key), nodes)}")
         raw_props = []
         for ref in _as_list(node.get("variableMeasured")):
-            pv = (
-                self.a.nodes.get(_ref(ref), ref) if isinstance(ref, dict) else self.a.nodes.get(_ref(ref), {})
-            )
+            pv = nodes.get(_ref(ref), ref) if isinstance(ref, dict) else nodes.get(_ref(ref), {})
             if isinstance(pv, dict):
                 raw_props.append(pv)
                 unit = pv.get("unitText") or UNITS_BY_CODE.get(pv.get("unitCode"), pv.get("unitCode", ""))
-                lines.append(
-                    f"- {pv.get('name') or pv.get('propertyID')}: {pv.get('value', '')} {unit}".rstrip()
+                about.append(
+                    f"- {_text(pv.get('name') or pv.get('propertyID'), nodes)}: "
+                    f"{_text(pv.get('value', ''), nodes)} {_text(unit, nodes)}".rstrip()
                 )
+        body = "\n\n".join(lines + ["\n".join(about)])
+        if comments:
+            body += "\n\n### Comments\n" + "\n".join(
+                f"- {c['author'] or 'someone'}{' (' + c['dateCreated'] + ')' if c['dateCreated'] else ''}: {c['text']}"
+                for c in comments
+            )
+        title = _text(node.get("name"), nodes).strip() or node["@id"]
         entry = NotebookEntry(
-            project=project,
-            created_by=self.user,
-            author=self.user,
-            title=str(node.get("name") or node["@id"])[:200],
-            body="\n".join(line for line in lines if line),
+            project=project, created_by=self.user, author=self.user, title=title[:200], body=body
         )
         entry.full_clean()
         entry.save()
-        raws = [self.store(project, f, self.extract_checked(f)) for f in files]
+        raws = [self.import_file(project, f) for f in files]
         self.by_node[node["@id"]] = entry
         raw = dict(node)
         raw["variableMeasured"] = raw_props
         raw["hasPart"] = [self.a.nodes.get(_ref(p), p) for p in _as_list(node.get("hasPart"))]
-        for key in ("author", "creator", "comment", "mentions", "about"):  # resolve the referenced nodes
+        for key in ("author", "creator", "contributor", "comment", "mentions", "about"):  # resolved
             if key in node:
                 raw[key] = [self.a.nodes.get(_ref(r), r) for r in _as_list(node[key])]
+        raw["people"] = people
+        raw["keyword_list"] = keywords
+        raw["comments"] = comments
+        if parent:
+            raw["isPartOf"] = parent
+        if missing:
+            raw["missing_parts"] = list(missing)
+            self.notes["missing_parts"] += list(missing)
         return entry, {"raw_files": raws}, raw
 
-
-def _files_of(archive: Archive, node: dict) -> list[dict]:
-    out = []
-    for ref in _as_list(node.get("hasPart")):
-        part = archive.nodes.get(_ref(ref))
-        if part is None:
-            if _ref(ref) is None:
+    def parts_of(self, node: dict) -> tuple[list[dict], list[dict], list[str]]:
+        """A dataset's parts: (datasets, files inside the archive, @ids described nowhere and absent).
+        A part the metadata does not describe is imported as a file when the archive holds it."""
+        datasets, files, missing = [], [], []
+        for ref in _as_list(node.get("hasPart")):
+            rid = _ref(ref)
+            if rid is None:
                 raise ElnError(
                     f"{node['@id']!r} lists a part that is not a reference: {_one_line(repr(ref), 80)}"
                 )
-            if not _ref(ref).startswith(("http://", "https://")):
-                raise ElnError(f"{node['@id']!r} lists part {_ref(ref)!r}, which is not in the metadata")
-            continue
-        if "File" in _as_list(part.get("@type")):
-            if part["@id"].startswith(("http://", "https://")):
-                continue  # a remote file: nothing to import
-            out.append(part)
-    return out
+            part = self.a.nodes.get(rid)
+            if part is None:
+                if rid.startswith(("http://", "https://")):
+                    continue
+                if self.a.find(rid) is not None:
+                    files.append({"@id": rid, "@type": "File"})
+                else:
+                    missing.append(rid)
+                continue
+            types = _as_list(part.get("@type"))
+            if "Dataset" in types:
+                datasets.append(part)
+            elif "File" in types and not rid.startswith(("http://", "https://")):  # remote: nothing to import
+                files.append(part)
+        return datasets, files, missing
+
+    def leftover_files(self) -> list[dict]:
+        """Files not yet imported: File nodes no dataset lists, then entries of the archive its
+        metadata does not describe (a person would miss them; the crate's own files excepted)."""
+        out = []
+        for node in self.a.nodes.values():
+            types = _as_list(node.get("@type"))
+            if "File" not in types or "Dataset" in types or node["@id"] in self.files:
+                continue
+            if node["@id"].startswith(("http://", "https://")):
+                continue
+            info = self.a.find(node["@id"])
+            if info is None:
+                self.notes["absent_files"].append(node["@id"])
+            elif info.filename not in self.used:
+                self.used.add(info.filename)
+                out.append(node)
+        crate = {f"{self.a.root}/{name}" for name in _CRATE_FILES}
+        for name, info in sorted(self.a.members.items()):
+            if name in crate or info.filename in self.used:
+                continue
+            self.used.add(info.filename)
+            out.append(
+                {
+                    "@id": name[len(self.a.root) + 1 :],
+                    "@type": "File",
+                    "name": posixpath.basename(name),
+                    "description": "in the archive, not described in its metadata",
+                }
+            )
+        return out
 
 
 def eln_import(*, path: Path | str, user, slug: str | None = None) -> Project:
     """Import the ``.eln`` at ``path`` as a new project administered by ``user``.
 
     Everything is checked first and written in one transaction: a refused archive (ElnError, a
-    ValidationError) leaves no project, no record and no new blob behind."""
+    ValidationError) leaves no project, no record and no new blob behind. The import itself is
+    kept as an :class:`ElnImport` (``project.eln_imports``): the exporting ELN, the signature,
+    what came in and which files had no sha256 to check them against."""
     try:
         return _eln_import(path=path, user=user, slug=slug)
     except ElnError:
@@ -701,51 +918,78 @@ def eln_import(*, path: Path | str, user, slug: str | None = None) -> Project:
         ) from None
 
 
+def publisher_of(archive: Archive) -> tuple[str, str]:
+    """(name, url) of the ELN that wrote the archive: the descriptor's ``sdPublisher`` (or
+    ``publisher``), else the root's."""
+    descriptor = archive.nodes[METADATA]
+    root = archive.nodes.get(_root_id(descriptor), {})
+    for ref in (
+        descriptor.get("sdPublisher"),
+        descriptor.get("publisher"),
+        root.get("sdPublisher"),
+        root.get("publisher"),
+    ):
+        for item in _as_list(ref):
+            node = archive.nodes.get(_ref(item)) if _ref(item) in archive.nodes else item
+            if isinstance(node, dict):
+                name, url = node.get("name"), node.get("url") or node.get("@id")
+            else:
+                name, url = node, ""
+            if isinstance(name, str) and name.strip():
+                url = url if isinstance(url, str) and url.startswith(("http://", "https://")) else ""
+                return _one_line(name, 200), url[:500]
+    return "unknown ELN", ""
+
+
+def _slug_for(archive: Archive, root: dict) -> str:
+    identifier = root.get("identifier")
+    if isinstance(identifier, str) and _SLUG.fullmatch(identifier) and len(identifier) <= 80:
+        return identifier
+    return slugify(archive.root)[:80].strip("-") or "imported"
+
+
+def _file_sha256(path: Path | str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _eln_import(*, path: Path | str, user, slug: str | None) -> Project:
     archive = open_archive(path)
     labels = {m._meta.label: m for m in domain_models()}
     root = archive.nodes[_root_id(archive.nodes[METADATA])]
-    publisher = archive.nodes.get(_ref(archive.nodes[METADATA].get("sdPublisher")) or "", {})
-    source = str(publisher.get("name") or archive.nodes[METADATA].get("sdPublisher") or "unknown ELN")[:200]
-    name = str(root.get("name") or slug or archive.root)[:180]
+    source, source_url = publisher_of(archive)
+    name = _text(root.get("name"), archive.nodes).strip()[:180] or archive.root[:180]
     if slug:  # a copy under another slug: name it after the slug too, names are unique
         name = f"{name} ({slug})"
-    slug = slug or str(root.get("identifier") or archive.root)[:80]
-    importer = _Importer(archive, user, Path(tempfile.mkdtemp(prefix="eln-import-")))
+    slug = slug or _slug_for(archive, root)
+    importer = _Importer(archive, user, Path(tempfile.mkdtemp(prefix="eln-import-")), source)
     try:
+        signature = check_signature(archive)
         with transaction.atomic():
             if Project.objects.filter(models.Q(slug=slug) | models.Q(name=name)).exists():
                 raise ElnError(
-                    f"a project {name!r} ({slug}) exists already; import into an instance without it"
+                    f"a project {name!r} ({slug}) exists already; import it under another slug (--slug)"
                 )
-            project = Project(name=name, slug=slug, description=str(root.get("description") or ""))
+            project = Project(name=name, slug=slug, description=_text(root.get("description"), archive.nodes))
             project.full_clean()
             project.save()
             Membership.objects.create(project=project, user=user, role=Role.ADMIN)
-            # ours first, in dependency order, so links resolve; then other ELNs' datasets
-            ours = [
-                n
-                for n in archive.parts
-                if isinstance(n.get("genre"), str)
-                and n["genre"] in labels
-                and "Dataset" in _as_list(n.get("@type"))
-            ]
-            order = {label: i for i, label in enumerate(labels)}
-            ours.sort(key=lambda n: order[n["genre"]])
-            foreign = [n for n in archive.parts if n not in ours and "Dataset" in _as_list(n.get("@type"))]
-            created = []
-            for node in ours:
-                created.append(
-                    importer.import_labbook_record(
-                        project, labels[node["genre"]], node, _files_of(archive, node)
-                    )
-                )
-            for node in foreign:
-                created.append(importer.import_foreign_dataset(project, node, _files_of(archive, node)))
-            for obj, m2m, raw in created:
-                for rel, targets in m2m.items():
-                    getattr(obj, rel).set(targets)
-                node = archive.nodes.get(raw.get("@id"), raw)
+            record = ElnImport.objects.create(
+                project=project,
+                file_name=Path(path).name[:255],
+                archive_sha256=_file_sha256(path),
+                source=source,
+                source_url=source_url,
+                imported_by=user,
+                **signature,
+            )
+            marks = []
+
+            def mark(obj, raw: dict, checksum: str = Checksum.NONE, node: dict | None = None):
+                node = node if node is not None else archive.nodes.get(raw.get("@id"), raw)
                 stamps = {
                     k: v
                     for k, v in {
@@ -756,21 +1000,176 @@ def _eln_import(*, path: Path | str, user, slug: str | None) -> Project:
                 }
                 if stamps:
                     type(obj)._base_manager.filter(pk=obj.pk).update(**stamps)
-                ImportedRecord.objects.create(
-                    project=project,
-                    model=type(obj)._meta.label,
-                    object_id=obj.pk,
-                    source=source,
-                    source_id=str(raw.get("@id"))[:500],
-                    raw=raw,
-                    imported_by=user,
+                marks.append(
+                    ImportedRecord(
+                        project=project,
+                        model=type(obj)._meta.label,
+                        object_id=obj.pk,
+                        source=source,
+                        source_id=str(raw.get("@id"))[:500],
+                        raw=raw,
+                        imported_by=user,
+                        eln_import=record,
+                        checksum=checksum,
+                    )
                 )
+
+            # ours first, in dependency order, so links resolve
+            ours = [
+                n
+                for n in archive.parts
+                if isinstance(n.get("genre"), str)
+                and n["genre"] in labels
+                and "Dataset" in _as_list(n.get("@type"))
+            ]
+            order = {label: i for i, label in enumerate(labels)}
+            ours.sort(key=lambda n: order[n["genre"]])
+            created = []
+            for node in ours:
+                created.append(
+                    importer.import_labbook_record(
+                        project, labels[node["genre"]], node, importer.parts_of(node)[1]
+                    )
+                )
+            # then other ELNs' datasets, nested ones included, each once
+            queue = [
+                (n, None) for n in archive.parts if n not in ours and "Dataset" in _as_list(n.get("@type"))
+            ]
+            seen = {n["@id"] for n in ours}
+            while queue:
+                node, parent = queue.pop(0)
+                if node["@id"] in seen:
+                    continue
+                seen.add(node["@id"])
+                datasets, files, missing = importer.parts_of(node)
+                created.append(
+                    importer.import_foreign_dataset(project, node, files, parent=parent, missing=missing)
+                )
+                queue += [(d, node["@id"]) for d in datasets]
+            for obj, m2m, raw in created:
+                for rel, targets in m2m.items():
+                    getattr(obj, rel).set(targets)
+                checksum = Checksum.NONE
+                if isinstance(obj, RawFile):
+                    importer.record_files.add(obj.pk)
+                    verified = [v for r, v in importer.files.values() if r.pk == obj.pk]
+                    checksum = Checksum.VERIFIED if any(verified) else Checksum.UNVERIFIED
+                mark(obj, raw, checksum)
+            # files the root lists, files no dataset lists and files the metadata does not describe:
+            # with the dataset whose folder holds them, else with an entry for the archive itself
+            top = [
+                n
+                for n in archive.parts
+                if "File" in _as_list(n.get("@type")) and "Dataset" not in _as_list(n.get("@type"))
+            ]
+            top = [n for n in top if not n["@id"].startswith(("http://", "https://"))]
+            top += [
+                {"@id": m, "@type": "File"}
+                for m in archive.missing
+                if not m.startswith(("http://", "https://")) and archive.find(m)
+            ]
+            importer.notes["missing_parts"] += [
+                m
+                for m in archive.missing
+                if not m.startswith(("http://", "https://")) and not archive.find(m)
+            ]
+            for n in top:
+                importer.used.add(archive.member(n["@id"]).filename)
+            leftovers = top + importer.leftover_files()
+            folders = {
+                archive.relative(i) + "/": e
+                for i, e in importer.by_node.items()
+                if isinstance(e, NotebookEntry) and _clean_parts(i)
+            }
+            archive_entry = None
+            for node in leftovers:
+                raw = importer.import_file(project, node)
+                rel = archive.relative(node["@id"])
+                owners = [f for f in folders if rel.startswith(f) and node not in top]
+                if owners:
+                    owner = folders[max(owners, key=len)]
+                else:
+                    if archive_entry is None:
+                        archive_entry = NotebookEntry(
+                            project=project,
+                            created_by=user,
+                            author=user,
+                            title=f"{name}: files of the archive"[:200],
+                            body=(
+                                f"Files of the archive {Path(path).name} from {source} that no dataset "
+                                "lists, or that its metadata does not describe.\n\n"
+                                + _text(root.get("description"), archive.nodes)
+                            ).strip(),
+                        )
+                        archive_entry.full_clean()
+                        archive_entry.save()
+                        root_raw = dict(root)
+                        root_raw["hasPart"] = [n["@id"] for n in leftovers]
+                        mark(archive_entry, root_raw, node={})
+                    owner = archive_entry
+                owner.raw_files.add(raw)
+            # every raw file another ELN's dataset brought is marked too, with its checksum state
+            unverified = []
+            for pk, file_nodes in importer.file_nodes.items():
+                if pk in importer.record_files:
+                    continue
+                raw_file = importer.files[file_nodes[0]["@id"]][0]
+                verified = any(importer.files[n["@id"]][1] for n in file_nodes)
+                if not verified:
+                    unverified += [n["@id"] for n in file_nodes]
+                node = dict(file_nodes[0])
+                if len(file_nodes) > 1:
+                    node["same_bytes_as"] = [n["@id"] for n in file_nodes[1:]]
+                for key in ("author", "creator"):
+                    if _ref(node.get(key)):
+                        node.setdefault("people", {})[key] = importer.person_text(_ref(node[key]))
+                mark(
+                    raw_file, node, Checksum.VERIFIED if verified else Checksum.UNVERIFIED, node=file_nodes[0]
+                )
+            unverified += [
+                m.source_id
+                for m in marks
+                if m.model == RawFile._meta.label
+                and m.object_id in importer.record_files
+                and m.checksum == Checksum.UNVERIFIED
+            ]
+            ImportedRecord.objects.bulk_create(marks)
+            entries = [m for m in marks if m.model != RawFile._meta.label]
+            record.summary = {
+                "datasets": len(entries),
+                "files": len(importer.files),
+                "unverified_files": sorted(unverified),
+                "unlisted_files": sum(
+                    1 for n in leftovers if n.get("description", "").startswith("in the archive, not")
+                ),
+                **{k: sorted(set(v)) for k, v in importer.notes.items()},
+            }
+            record.save(update_fields=["summary"])
             return project
     except BaseException:
         for name in importer.new_blobs:
             if not RawFile.objects.filter(sha256=name.rsplit("/", 1)[-1]).exists():
                 default_storage.delete(name)
+                _remove_empty_folders(name)
         raise
     finally:
         archive.zf.close()
         shutil.rmtree(importer.tmpdir, ignore_errors=True)
+
+
+def _remove_empty_folders(name: str) -> None:
+    """Remove the folders a deleted blob leaves empty (``raw/ab/``, ``raw/``), on a file system store."""
+    try:
+        folder = Path(default_storage.path(name)).parent
+    except NotImplementedError:
+        return
+    for path in (folder, folder.parent):
+        try:
+            path.rmdir()
+        except OSError:
+            return
+
+
+def check_signature(archive: Archive) -> dict:
+    """The ElnImport fields for the archive's signature (none yet: every archive is unsigned)."""
+    return {"signature": Signature.UNSIGNED}

@@ -37,9 +37,58 @@ class FreezeEvent(models.Model):
         return f"{self.project} {self.action} {self.at:%Y-%m-%d %H:%M}"
 
 
+class Signature(models.TextChoices):
+    UNSIGNED = "unsigned", "unsigned"
+    VERIFIED = "verified", "signed, signature verified"
+    UNTRUSTED = "untrusted", "signed by a key this instance does not trust: not verified"
+
+
+class ElnImport(models.Model):
+    """One ``.eln`` import: which archive, which ELN exported it, whether it was signed, what came in."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="eln_imports")
+    file_name = models.CharField(max_length=255)
+    archive_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the .eln file as imported")
+    source = models.CharField(max_length=200, help_text="the exporting ELN (the descriptor's sdPublisher)")
+    source_url = models.CharField(max_length=500, blank=True)
+    signature = models.CharField(max_length=10, choices=Signature.choices, default=Signature.UNSIGNED)
+    signature_key_id = models.CharField(
+        max_length=16, blank=True, help_text="minisign key id (hex) of ro-crate-metadata.json.minisig"
+    )
+    signature_comment = models.CharField(
+        max_length=500, blank=True, help_text="the signature's trusted comment"
+    )
+    summary = models.JSONField(default=dict, help_text="what was imported: counts, unverified files, notes")
+    imported_at = models.DateTimeField(auto_now_add=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-imported_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} from {self.source} ({self.signature_text})"
+
+    @property
+    def signature_text(self) -> str:
+        if self.signature == Signature.VERIFIED:
+            return f"signed by {self.signature_key_id}"
+        if self.signature == Signature.UNTRUSTED:
+            return f"signed by {self.signature_key_id}, an untrusted key: not verified"
+        return "unsigned"
+
+
+class Checksum(models.TextChoices):
+    NONE = "", "not a file"
+    VERIFIED = "verified", "sha256 verified"
+    UNVERIFIED = "unverified", "unverified: the archive gives no sha256"
+
+
 class ImportedRecord(models.Model):
     """Marks a record that came from a ``.eln`` import, with the raw JSON-LD node it came from
-    (so content another ELN wrote that labbook has no field for is kept, not dropped)."""
+    (so content another ELN wrote that labbook has no field for is kept, not dropped). A raw
+    file's mark says whether its bytes were checked against a sha256 of the archive."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imported_records")
     model = models.CharField(max_length=100, help_text="app_label.Model of the record")
@@ -47,6 +96,10 @@ class ImportedRecord(models.Model):
     source = models.CharField(max_length=200, help_text="the sdPublisher of the archive")
     source_id = models.CharField(max_length=500, help_text="the node's @id in the archive")
     raw = models.JSONField(help_text="the node as imported, with its properties and parts")
+    eln_import = models.ForeignKey(
+        ElnImport, null=True, blank=True, on_delete=models.CASCADE, related_name="records"
+    )
+    checksum = models.CharField(max_length=10, choices=Checksum.choices, blank=True, default=Checksum.NONE)
     imported_at = models.DateTimeField(auto_now_add=True)
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

@@ -248,7 +248,7 @@ def test_import_an_archive_written_by_another_eln(admin_user, tmp_path):
     (raw,) = entry.raw_files.all()
     with raw.open() as fh:
         assert fh.read() == PAYLOAD
-    mark = ImportedRecord.objects.get(project=project)
+    mark = ImportedRecord.objects.get(project=project, model="notebook.NotebookEntry")
     assert mark.source == "eLabFTW" and mark.record() == entry
     # unmapped content is kept as raw JSON, referenced nodes resolved
     assert mark.raw["comment"][0]["text"] == "looks good"
@@ -319,7 +319,7 @@ HOSTILE = {
         "unknown .eln version",
     ),
     "duplicate @id": (
-        lambda p: _with(p, lambda d, f: d["@graph"].append(dict(d["@graph"][-1]))),
+        lambda p: _with(p, lambda d, f: d["@graph"].append({**d["@graph"][-1], "contentSize": "1"})),
         "appears twice",
     ),
     "node without @type": (lambda p: _with(p, lambda d, f: d["@graph"].append({"@id": "#x"})), "no @type"),
@@ -327,7 +327,7 @@ HOSTILE = {
         lambda p: _with(p, lambda d, f: _set_file(d, "sha256", "0" * 64)),
         "checksum mismatch",
     ),
-    "missing sha256": (lambda p: _with(p, lambda d, f: _set_file(d, "sha256", None)), "no sha256"),
+    "sha256 not a checksum": (lambda p: _with(p, lambda d, f: _set_file(d, "sha256", "abc")), "64 hex digits"),
     "file outside the root": (
         lambda p: _with(p, lambda d, f: _set_file(d, "@id", "../../etc/passwd")),
         "not in the metadata|outside",

@@ -162,7 +162,7 @@ FOREIGN = {
     "hasPart not a list of references": (_foreign(lambda d: _root(d).update(hasPart=5)), None),
     "hasPart @id a list": (_foreign(lambda d: _root(d).update(hasPart=[{"@id": ["./a/"]}])), None),
     "dataset parts a number": (_foreign(lambda d: _foreign_ds(d).update(hasPart=[3])), None),
-    "sha256 a list": (_foreign(lambda d: _file(d).update(sha256=["0" * 64])), "no sha256"),
+    "sha256 a list": (_foreign(lambda d: _file(d).update(sha256=["0" * 64])), "64 hex digits"),
     "contentSize wrong": (_foreign(lambda d: _file(d).update(contentSize="12")), "contentSize"),
     "a NUL in a name": (_foreign(lambda d: _foreign_ds(d).update(name="bad\x00name")), "NUL"),
     "duplicate zip entry": (

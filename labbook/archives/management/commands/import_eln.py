@@ -27,4 +27,23 @@ class Command(BaseCommand):
             project = eln_import(path=path, user=user, slug=slug)
         except (ValidationError, PermissionDenied, OSError) as exc:
             raise refused(exc) from None
-        self.stdout.write(f"imported {path} as project {project.slug!r}")
+        record = project.eln_imports.first()
+        summary = record.summary
+        unverified = len(summary.get("unverified_files", []))
+        n, f = summary.get("datasets", 0), summary.get("files", 0)
+        self.stdout.write(
+            f"imported {path} as project {project.slug!r} from {record.source}: "
+            f"{n} dataset{'s' * (n != 1)}, {f} file{'s' * (f != 1)}"
+            + (
+                f", {unverified} file{'s' * (unverified != 1)} without a sha256 (unverified)"
+                if unverified
+                else ""
+            )
+            + f"; {record.signature_text}"
+        )
+        for kind, label in (
+            ("missing_parts", "listed but not in the archive"),
+            ("absent_files", "described but not in the archive"),
+        ):
+            if summary.get(kind):
+                self.stdout.write(f"  {len(summary[kind])} {label}: {', '.join(summary[kind][:5])}")
