@@ -137,7 +137,13 @@ def _person_id(user) -> str:
 
 
 def _person(user) -> dict:
-    return {"@id": _person_id(user), "@type": "Person", "name": user.get_full_name() or user.get_username()}
+    """A Person as other ELNs write one: ``name``, and ``givenName``/``familyName`` when known (no
+    e-mail: an archive travels further than the instance)."""
+    person = {"@id": _person_id(user), "@type": "Person", "name": user.get_full_name() or user.get_username()}
+    for key, value in (("givenName", user.first_name), ("familyName", user.last_name)):
+        if value:
+            person[key] = value
+    return person
 
 
 def _iso(value) -> str:
@@ -226,6 +232,8 @@ def build_graph(project: Project) -> tuple[list[dict], list[tuple[str, RawFile]]
                 "variableMeasured": [{"@id": pv["@id"]} for pv in pvs],
                 "hasPart": [],
             }
+            if isinstance(obj, NotebookEntry) and obj.body:  # the entry's text, where other ELNs look
+                ds["text"] = obj.body
             if obj.created_by_id:
                 persons[obj.created_by_id] = _person(obj.created_by)
                 ds["author"] = {"@id": _person_id(obj.created_by)}
