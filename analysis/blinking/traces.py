@@ -182,7 +182,9 @@ def on_envelope(
     ok = count >= need
     env = np.full(grid.size, np.nan)
     if ok.any():
-        env[ok] = np.nanmedian(windows[ok], axis=1)
+        srt = np.sort(windows[ok], axis=1)  # NaN (OFF frames) sort last: the median of the first c
+        c, rows = count[ok], np.arange(int(ok.sum()))
+        env[ok] = 0.5 * (srt[rows, (c - 1) // 2] + srt[rows, c // 2])
     if not ok.any():
         return np.full(n, float(np.median(vals)))
     return np.interp(np.arange(n), grid[ok], env[ok])
