@@ -47,6 +47,7 @@ from django.utils.text import slugify
 
 from labbook.archives.models import Checksum, ElnImport, ImportedRecord, Signature
 from labbook.archives.records import content_fields, domain_models, project_records
+from labbook.archives.signing import BadSignature, minisign_sign, minisign_verify
 from labbook.files.models import RawFile, blob_name
 from labbook.files.services import raw_file_store
 from labbook.notebook.models import NotebookEntry
@@ -277,8 +278,12 @@ def build_graph(project: Project) -> tuple[list[dict], list[tuple[str, RawFile]]
     return graph, payload
 
 
-def eln_export(*, project: Project, user, out: Path | str) -> Path:
-    """Write ``project`` to the ``.eln`` file ``out``. Needs the viewer role."""
+def eln_export(*, project: Project, user, out: Path | str, sign: bool = True) -> Path:
+    """Write ``project`` to the ``.eln`` file ``out``. Needs the viewer role.
+
+    ``sign``: add ``ro-crate-metadata.json.minisig``, a minisign signature of the metadata by the
+    archive signing key (the format's proposal); the metadata holds every file's sha256, so the
+    signature covers the files too."""
     require_role(user, project, Role.VIEWER)
     out = Path(out)
     graph, payload = build_graph(project)
@@ -287,6 +292,13 @@ def eln_export(*, project: Project, user, out: Path | str) -> Path:
     tmp = out.with_name(out.name + ".part")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(zipfile.ZipInfo(f"{root}/{METADATA}", _ZIP_TIME), metadata, zipfile.ZIP_DEFLATED)
+        if sign:
+            comment = f"timestamp:{int(timezone.now().timestamp())} file:{METADATA} labbook project:{root}"
+            zf.writestr(
+                zipfile.ZipInfo(f"{root}/{METADATA}.minisig", _ZIP_TIME),
+                minisign_sign(metadata, trusted_comment=comment),
+                zipfile.ZIP_DEFLATED,
+            )
         for path, raw in payload:
             info = zipfile.ZipInfo(f"{root}/{path}", _ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -1179,5 +1191,22 @@ def _remove_empty_folders(name: str) -> None:
 
 
 def check_signature(archive: Archive) -> dict:
-    """The ElnImport fields for the archive's signature (none yet: every archive is unsigned)."""
-    return {"signature": Signature.UNSIGNED}
+    """The ElnImport fields for the archive's ``ro-crate-metadata.json.minisig``: unsigned without
+    one; verified when a trusted key signed it (refused when that signature does not match);
+    untrusted, with the key id, when another key did."""
+    info = archive.members.get(f"{archive.root}/{METADATA}.minisig")
+    if info is None:
+        return {"signature": Signature.UNSIGNED}
+    if info.file_size > 1 << 16:
+        raise ElnError(f"{METADATA}.minisig is {info.file_size} bytes; a minisign signature is a few hundred")
+    signature = _read_limited(archive.zf, info, info.file_size)
+    meta = archive.members[f"{archive.root}/{METADATA}"]
+    try:
+        check = minisign_verify(_read_limited(archive.zf, meta, meta.file_size), signature)
+    except BadSignature as exc:
+        raise ElnError(f"{METADATA}.minisig: {exc}") from None
+    return {
+        "signature": Signature.VERIFIED if check.verified else Signature.UNTRUSTED,
+        "signature_key_id": check.key_id,
+        "signature_comment": _one_line(check.trusted_comment, 500),
+    }

@@ -9,7 +9,10 @@ anyone with the public key can verify them offline (``manage.py verify_manifest`
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -120,3 +123,103 @@ def verify_trusted(signed: dict, *, public_key_b64: str | None = None) -> dict:
     if embedded not in keys:
         raise BadSignature("the manifest was signed with another key than the ones this instance trusts")
     return verify(signed, public_key_b64=embedded)
+
+
+# ----------------------------------------------------------------------------------------------
+# minisign signatures of .eln metadata (the format's proposal: ro-crate-metadata.json.minisig)
+# ----------------------------------------------------------------------------------------------
+#: minisign's algorithm tags: "Ed" pure Ed25519 (keys), "ED" Ed25519 over BLAKE2b-512 (signatures)
+_MINISIGN_KEY_ALG = b"Ed"
+_MINISIGN_SIG_ALG = b"ED"
+
+
+def minisign_key_id(public_raw: bytes) -> bytes:
+    """The 8-byte minisign key id of a raw Ed25519 public key: minisign draws it at random; ours is
+    derived from the key (first 8 bytes of its BLAKE2b), so a pinned key names its signatures."""
+    return hashlib.blake2b(public_raw, digest_size=8).digest()
+
+
+def _raw_public(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def minisign_public_key(public_key_b64: str | None = None) -> str:
+    """The minisign public key (``RW...``, for ``minisign -V -P``) of the signing key, or of the raw
+    Ed25519 public key ``public_key_b64``."""
+    raw = base64.b64decode(public_key_b64) if public_key_b64 else _raw_public(signing_key())
+    return base64.b64encode(_MINISIGN_KEY_ALG + minisign_key_id(raw) + raw).decode()
+
+
+def minisign_sign(data: bytes, *, trusted_comment: str) -> bytes:
+    """A minisign signature file (``.minisig``) of ``data`` by the signing key: prehashed Ed25519
+    over BLAKE2b-512, with a global signature over the signature and the trusted comment, as
+    ``minisign -S`` writes it (verifiable with ``minisign -V -P <key> -m <file>``). Signed with the
+    ``cryptography`` key directly: py-minisign's SecretKey wants minisign's own key file format."""
+    from minisign import Signature
+    from minisign.algo import SignatureAlgorithm
+
+    key = signing_key()
+    key_id = minisign_key_id(_raw_public(key))
+    comment = " ".join(trusted_comment.split())
+    signature = key.sign(hashlib.blake2b(data, digest_size=64).digest())
+    sig = Signature(
+        _untrusted_comment=f"signature from labbook key {key_id.hex().upper()}",
+        _signature_algorithm=SignatureAlgorithm(_MINISIGN_SIG_ALG),
+        _key_id=key_id,
+        _signature=signature,
+        _trusted_comment=comment,
+        _global_signature=key.sign(signature + comment.encode()),
+    )
+    return bytes(sig) + b"\n"
+
+
+@dataclass(frozen=True)
+class MinisignCheck:
+    """What a minisign signature says: its key id (hex, as minisign prints it), its trusted comment
+    and whether it was verified against a key this instance trusts."""
+
+    key_id: str
+    trusted_comment: str
+    verified: bool
+
+
+def trusted_minisign_keys() -> list:
+    """The minisign public keys this instance trusts: its own signing keys (:func:`trusted_public_keys`)
+    and other ELNs' keys listed in ``ARCHIVE_MINISIGN_KEYS`` (comma-separated ``RW...`` strings)."""
+    from minisign import PublicKey
+
+    texts = [minisign_public_key(k) for k in trusted_public_keys()]
+    extra = getattr(settings, "ARCHIVE_MINISIGN_KEYS", None) or os.environ.get("ARCHIVE_MINISIGN_KEYS", "")
+    texts += [k.strip() for k in extra.split(",") if k.strip()]
+    keys = []
+    for text in dict.fromkeys(texts):
+        try:
+            keys.append(PublicKey.from_base64(text))
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"ARCHIVE_MINISIGN_KEYS: {text!r} is not a minisign public key"
+            ) from exc
+    return keys
+
+
+def minisign_verify(data: bytes, signature_file: bytes) -> MinisignCheck:
+    """Check a ``.minisig`` of ``data``. Signed by a trusted key: verified, or BadSignature when it
+    does not match (altered data or a forged signature). Signed by another key: returned unverified
+    (nobody here can tell a good signature from a bad one). Unreadable: BadSignature."""
+    from minisign import ParseError, Signature, VerifyError
+
+    try:
+        sig = Signature.from_bytes(signature_file.strip() + b"\n")
+    except (ParseError, ValueError, UnicodeError) as exc:
+        raise BadSignature(f"the signature cannot be read ({exc})") from None
+    key_id = sig._key_id.hex().upper()
+    for key in trusted_minisign_keys():
+        if key._keynum_pk.key_id == sig._key_id:
+            try:
+                key.verify(data, sig)
+            except (VerifyError, ValueError) as exc:
+                raise BadSignature(
+                    f"the signature of key {key_id} does not match: the metadata was altered or the signature forged ({exc})"
+                ) from None
+            return MinisignCheck(key_id=key_id, trusted_comment=sig.trusted_comment, verified=True)
+    return MinisignCheck(key_id=key_id, trusted_comment=sig.trusted_comment, verified=False)

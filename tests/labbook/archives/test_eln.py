@@ -23,7 +23,7 @@ from labbook.projects.models import Project
 from labbook.synthesis.models import PostTreatment, Synthesis
 from labbook.units import Quantity
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_key")]
 
 
 def graph_of(path: Path) -> tuple[str, list[dict], dict[str, bytes]]:
@@ -31,7 +31,7 @@ def graph_of(path: Path) -> tuple[str, list[dict], dict[str, bytes]]:
         names = zf.namelist()
         root = names[0].split("/")[0]
         graph = json.loads(zf.read(f"{root}/ro-crate-metadata.json"))["@graph"]
-        blobs = {n: zf.read(n) for n in names if not n.endswith("ro-crate-metadata.json")}
+        blobs = {n: zf.read(n) for n in names if not n.endswith(("ro-crate-metadata.json", ".minisig"))}
     return root, graph, blobs
 
 
@@ -327,7 +327,10 @@ HOSTILE = {
         lambda p: _with(p, lambda d, f: _set_file(d, "sha256", "0" * 64)),
         "checksum mismatch",
     ),
-    "sha256 not a checksum": (lambda p: _with(p, lambda d, f: _set_file(d, "sha256", "abc")), "64 hex digits"),
+    "sha256 not a checksum": (
+        lambda p: _with(p, lambda d, f: _set_file(d, "sha256", "abc")),
+        "64 hex digits",
+    ),
     "file outside the root": (
         lambda p: _with(p, lambda d, f: _set_file(d, "@id", "../../etc/passwd")),
         "not in the metadata|outside",
@@ -369,7 +372,7 @@ def test_a_failure_late_in_the_import_rolls_back_records_and_new_blobs(series, a
     """The archive is valid but its project exists already: nothing is written. Under another slug
     it imports (record codes are unique per project). An archive whose last record is broken leaves
     no project, no record and none of the blobs its earlier records brought."""
-    out = eln_export(project=series, user=admin_user, out=tmp_path / "s.eln")
+    out = eln_export(project=series, user=admin_user, out=tmp_path / "s.eln", sign=False)
     n = Synthesis.objects.count()
     with pytest.raises(ElnError, match="exists already"):
         eln_import(path=out, user=admin_user)

@@ -11,7 +11,7 @@ from rocrate.rocrate import ROCrate
 from labbook.archives.eln import eln_export
 from labbook.archives.eln_checks import eln_problems
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_key")]
 
 
 @pytest.mark.parametrize("fixture", ["series", "paper_series"])

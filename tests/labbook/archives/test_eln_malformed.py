@@ -24,7 +24,7 @@ from labbook.synthesis.models import Synthesis
 from tests.labbook.archives.test_eln import foreign_eln
 from tests.labbook.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_key")]
 
 METADATA = "ro-crate-metadata.json"
 
@@ -88,7 +88,8 @@ def assert_refused(path: Path, user, match: str | None = None) -> str:
 
 @pytest.fixture
 def labbook_eln(series, admin_user, tmp_path):
-    return eln_export(project=series, user=admin_user, out=tmp_path / "series.eln")
+    """Our export, unsigned: these tests alter its metadata (a signed one is refused then)."""
+    return eln_export(project=series, user=admin_user, out=tmp_path / "series.eln", sign=False)
 
 
 def _truncated(p: Path) -> Path:

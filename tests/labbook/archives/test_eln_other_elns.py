@@ -20,7 +20,7 @@ from labbook.files.models import RawFile
 from labbook.notebook.models import NotebookEntry
 from tests.labbook.archives.test_eln import PAYLOAD, foreign_eln
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_key")]
 
 SHARED = Path(settings.BASE_DIR).parent / "shared" / "validation" / "eln"
 ARCHIVES = sorted(SHARED.glob("*.eln")) if SHARED.is_dir() else []

@@ -17,7 +17,7 @@ from labbook.files.models import RawFile
 from labbook.projects.models import Project
 from labbook.synthesis.models import PostTreatment, Synthesis
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_key")]
 
 #: what differs between two projects by design: the project's own name, slug and the export time
 PROJECT_KEYS = {"name", "identifier", "description", "datePublished", "dateCreated"}
@@ -28,7 +28,9 @@ def _read(path: Path) -> tuple[list[dict], dict[str, bytes]]:
         root = zf.namelist()[0].split("/")[0]
         graph = json.loads(zf.read(f"{root}/ro-crate-metadata.json"))["@graph"]
         files = {
-            n[len(root) + 1 :]: zf.read(n) for n in zf.namelist() if not n.endswith("ro-crate-metadata.json")
+            n[len(root) + 1 :]: zf.read(n)
+            for n in zf.namelist()
+            if not n.endswith(("ro-crate-metadata.json", ".minisig"))
         }
     return graph, files
 

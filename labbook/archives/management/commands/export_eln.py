@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from labbook.archives.eln import eln_export
 from labbook.archives.management.commands._common import acting_user, refused
+from labbook.archives.signing import minisign_public_key
 from labbook.projects.models import Project
 from labbook.projects.permissions import RecordNotFound
 
@@ -28,4 +29,6 @@ class Command(BaseCommand):
             eln_export(project=project, user=user, out=out)
         except (ValidationError, PermissionDenied, RecordNotFound, OSError) as exc:
             raise refused(exc) from None
-        self.stdout.write(f"wrote {out} ({out.stat().st_size} bytes)")
+        self.stdout.write(
+            f"wrote {out} ({out.stat().st_size} bytes), signed (minisign public key {minisign_public_key()})"
+        )
