@@ -78,6 +78,8 @@ def test_identical_concurrent_job_submissions_make_one_job(trpl_run):
     trpl_run.raw_files.add(raw)
 
     responses = _at_once(10, lambda client: client.post("/api/jobs/", {"run": trpl_run.pk}, format="json"))
-    assert {r.status_code for r in responses} <= {200, 201}, [(r.status_code, r.content[:300]) for r in responses]
+    assert {r.status_code for r in responses} <= {200, 201}, [
+        (r.status_code, r.content[:300]) for r in responses
+    ]
     assert AnalysisJob.objects.filter(run=trpl_run).count() == 1
     assert len({r.json()["id"] for r in responses}) == 1
