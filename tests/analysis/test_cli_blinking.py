@@ -92,16 +92,24 @@ def test_contract_json_and_maps(tmp_path, movie, scheduler, capsys):
 
 
 @pytest.mark.slow
-def test_default_local_cluster_subprocess(tmp_path, movie):
-    """The real entry point in a fresh interpreter, with its own LocalCluster (--workers 1)."""
-    out = tmp_path / "r.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "analysis", "blinking", str(movie), "--out", str(out), "--workers", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert len(json.loads(out.read_text())["particles"]) == 4
-    assert "frame" in proc.stderr  # the tqdm progress bar went to stderr
+def test_default_subprocess_threads_and_local_cluster_agree(tmp_path, movie):
+    """The real entry point in a fresh interpreter: by default threads in one process, with
+    ``--processes`` its own LocalCluster; the same particles and statistics either way."""
+    results = []
+    for mode in (["--workers", "2"], ["--processes", "--workers", "1"]):
+        out = tmp_path / f"r{len(results)}.json"
+        proc = subprocess.run(
+            [sys.executable, "-m", "analysis", "blinking", str(movie), "--out", str(out), *mode],
+            cwd=ROOT, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "frame" in proc.stderr  # the tqdm progress bar went to stderr
+        results.append(json.loads(out.read_text()))
+    threads, cluster = results
+    assert len(threads["particles"]) == len(cluster["particles"]) == 4
+    for a, b in zip(threads["particles"], cluster["particles"], strict=True):
+        assert a["centroid_px"] == b["centroid_px"] and a["on_dwell_s"] == b["on_dwell_s"]
+        assert a["correlation_mean"] == pytest.approx(b["correlation_mean"], abs=1e-9)
 
 
 def _bad_inputs(tmp_path, movie):
