@@ -29,7 +29,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--big", action="store_true", help="also the 3.1 GB movie")
     p.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "data")
-    p.add_argument("--repeat", type=int, default=3, help="alternating runs of (a) and (b); the best is printed")
+    p.add_argument(
+        "--repeat", type=int, default=3, help="alternating runs of (a) and (b); the best is printed"
+    )
     args = p.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="labbook-bench-"))
@@ -57,8 +59,13 @@ def main() -> int:
     client = runners.dask_client()
     movies = []
     for pct in DEMO_MOVIES:
-        movies.append((f"demo {pct:>2d} % Cl (2400x96x96)", make_demo_movie(work / f"demo_{pct}.tif", pct),
-                       CharacterizationRun.objects.get(code=f"R-{pct}Cl-BLINK")))
+        movies.append(
+            (
+                f"demo {pct:>2d} % Cl (2400x96x96)",
+                make_demo_movie(work / f"demo_{pct}.tif", pct),
+                CharacterizationRun.objects.get(code=f"R-{pct}Cl-BLINK"),
+            )
+        )
     if args.big:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from blinking import generate
@@ -68,7 +75,9 @@ def main() -> int:
             args.dir.mkdir(parents=True, exist_ok=True)
             print(f"generating {big} ...", flush=True)
             generate(big, 6000, 512, 200)
-        movies.append(("6000x512x512 uint16 (3.1 GB)", big, CharacterizationRun.objects.get(code="R-0Cl-BLINK")))
+        movies.append(
+            ("6000x512x512 uint16 (3.1 GB)", big, CharacterizationRun.objects.get(code="R-0Cl-BLINK"))
+        )
 
     analyze_blinking_movie(movies[0][1], client=client, bin_time_s=0.1)  # warm the cluster
     print(f"{'movie':34s} {'size':>9s} {'(a) analysis':>13s} {'(b) job':>9s} {'overhead':>9s} {'b/a':>6s}")
@@ -82,14 +91,18 @@ def main() -> int:
             analyze_blinking_movie(path, client=client, bin_time_s=0.1)
             a_runs.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            job = job_submit(kind="blinking", files={"movie": raw}, run=run, parameters={"bin_time_s": 0.1},
-                             force=True)
+            job = job_submit(
+                kind="blinking", files={"movie": raw}, run=run, parameters={"bin_time_s": 0.1}, force=True
+            )
             status = job_execute(job.pk)
             b_runs.append(time.perf_counter() - t0)
             assert status == "succeeded", AnalysisJob.objects.get(pk=job.pk).log
         a, b = min(a_runs), min(b_runs)
-        print(f"{label:34s} {size_mb:7.0f}MB {a:12.2f}s {b:8.2f}s {b - a:8.2f}s {b / a:6.2f}   "
-              f"(a) {' '.join(f'{x:.2f}' for x in a_runs)}  (b) {' '.join(f'{x:.2f}' for x in b_runs)}", flush=True)
+        print(
+            f"{label:34s} {size_mb:7.0f}MB {a:12.2f}s {b:8.2f}s {b - a:8.2f}s {b / a:6.2f}   "
+            f"(a) {' '.join(f'{x:.2f}' for x in a_runs)}  (b) {' '.join(f'{x:.2f}' for x in b_runs)}",
+            flush=True,
+        )
     runners.close_dask_client()
     return 0
 

@@ -22,9 +22,9 @@ from analysis.blinking.detect import (
 )
 from analysis.blinking.fits import PowerLawFit, fit_truncated_power_law, fit_truncated_power_law_lsq
 from analysis.blinking.traces import (
-    _same_state_noise,
     Dwells,
     Levels,
+    _same_state_noise,
     active_span,
     changepoint_segments,
     changepoint_states,
