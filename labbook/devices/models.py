@@ -34,7 +34,9 @@ class Device(ProjectRecord):
     class Meta:
         ordering = ["-fabricated_on", "code"]
         constraints = [
-            code_unique_in_project(name="device_code_unique", message="a device with this code already exists")
+            code_unique_in_project(
+                name="device_code_unique", message="a device with this code already exists"
+            )
         ]
 
     def __str__(self) -> str:
