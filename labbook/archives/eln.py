@@ -34,12 +34,14 @@ import stat
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, models, transaction
 from django.utils import timezone
@@ -50,9 +52,11 @@ from labbook.archives.records import content_fields, domain_models, project_reco
 from labbook.archives.signing import BadSignature, minisign_sign, minisign_verify
 from labbook.files.models import RawFile, blob_name
 from labbook.files.services import raw_file_store
+from labbook.jobs.models import AnalysisJob, JobInput
 from labbook.notebook.models import NotebookEntry
 from labbook.projects.models import Membership, Project, ProjectRecord, Role
 from labbook.projects.permissions import require_role
+from labbook.results.models import ResultArtifact
 from labbook.units import Quantity, QuantityField, to_quantity
 
 METADATA = "ro-crate-metadata.json"
@@ -179,7 +183,7 @@ def _property(node_id: str, f: models.Field, obj, ids, persons) -> dict:
     value = getattr(obj, f.attname)
     if value is None:
         return pv
-    if f.many_to_one:
+    if f.many_to_one or f.one_to_one:
         if issubclass(f.related_model, ProjectRecord):
             target = ids[(f.related_model._meta.label, value)]
         else:  # a user
@@ -198,17 +202,67 @@ def _property(node_id: str, f: models.Field, obj, ids, persons) -> dict:
     return pv
 
 
-def build_graph(project: Project) -> tuple[list[dict], list[tuple[str, RawFile]]]:
-    """The RO-Crate graph of ``project`` and the (path in crate, RawFile) pairs to add to the zip."""
+def _stored_file(node_id: str, storage_name: str, media_type: str) -> tuple[dict, Callable]:
+    """The File node of a file in the default storage (an analysis artifact) and its opener."""
+    h, size = hashlib.sha256(), 0
+    with default_storage.open(storage_name, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    name = posixpath.basename(storage_name)
+    node = {
+        "@id": f"{node_id[2:]}{name}",
+        "@type": "File",
+        "name": name,
+        "encodingFormat": media_type,
+        "contentSize": str(size),
+        "sha256": h.hexdigest(),
+    }
+    return node, lambda: default_storage.open(storage_name, "rb")
+
+
+def _job_inputs(node_id: str, job: AnalysisJob, ids) -> dict:
+    """A job's input files (JobInput rows: role -> raw file) as one PropertyValue."""
+    roles = {i.role: ids[(RawFile._meta.label, i.raw_file_id)] for i in job.inputs.all()}
+    return {
+        "@id": f"#{node_id.strip('./')}/inputs",
+        "@type": "PropertyValue",
+        "propertyID": "inputs",
+        "name": "input files by role",
+        "value": json.dumps(roles, sort_keys=True),
+        "encodingFormat": "application/json",
+        "valueReference": [{"@id": roles[r]} for r in sorted(roles)],
+    }
+
+
+def _record_name(obj) -> str:
+    """A record's name in the archive: its ``str()``, but without this instance's ids (a job's
+    ``#pk``), so the same records have the same names in every instance."""
+    if isinstance(obj, AnalysisJob):
+        return f"{obj.get_kind_display()} of {obj.run or obj.measurement} ({obj.status})"
+    if isinstance(obj, ResultArtifact):
+        return f"{obj.name} of {_record_name(obj.job)}"
+    return str(obj)
+
+
+def build_graph(project: Project) -> tuple[list[dict], list[tuple[str, Callable]]]:
+    """The RO-Crate graph of ``project`` and the (path in crate, opener) pairs to add to the zip.
+
+    Raw files travel as File nodes of their RawFile dataset; analysis results (jobs with their
+    inputs, parameters and analysis version, blinking analyses, particles, fits, device metrics)
+    as datasets of their own, and their artifacts (``.npy`` arrays, PNG previews) as File nodes of
+    the ResultArtifact dataset, so an import restores them without re-running anything."""
     ids = _dataset_ids(project)
     persons: dict[int, dict] = {}
     datasets, properties, files = [], [], []
-    payload: list[tuple[str, RawFile]] = []
+    payload: list[tuple[str, Callable]] = []
     for model, qs in project_records(project):
         m2ms = model._meta.many_to_many
         for obj in qs.select_related("created_by").prefetch_related(*[m.name for m in m2ms]):
             node_id = ids[(model._meta.label, obj.pk)]
             pvs = [_property(node_id, f, obj, ids, persons) for f in content_fields(model)]
+            if isinstance(obj, AnalysisJob):
+                pvs.append(_job_inputs(node_id, obj, ids))
             for m2m in m2ms:
                 targets = [ids[(m2m.related_model._meta.label, o.pk)] for o in getattr(obj, m2m.name).all()]
                 pvs.append(
@@ -225,7 +279,7 @@ def build_graph(project: Project) -> tuple[list[dict], list[tuple[str, RawFile]]
             ds = {
                 "@id": node_id,
                 "@type": "Dataset",
-                "name": str(obj),
+                "name": _record_name(obj),
                 "genre": model._meta.label,
                 "keywords": f"labbook, {model._meta.verbose_name}",
                 "dateCreated": _iso(obj.created_at),
@@ -251,7 +305,17 @@ def build_graph(project: Project) -> tuple[list[dict], list[tuple[str, RawFile]]
                     }
                 )
                 ds["hasPart"].append({"@id": file_id})
-                payload.append((file_id, obj))
+                payload.append((file_id, obj.open))
+            if isinstance(obj, ResultArtifact):
+                for key, media_type in (("storage_name", "application/x-npy"), ("preview_name", "image/png")):
+                    if getattr(obj, key):
+                        node, opener = _stored_file(node_id, getattr(obj, key), media_type)
+                        files.append(node)
+                        ds["hasPart"].append({"@id": node["@id"]})
+                        payload.append((node["@id"], opener))
+                        # where it is in the archive, not in this instance's storage
+                        pv = next(p for p in pvs if p["propertyID"] == key)
+                        pv["value"], pv["valueReference"] = node["@id"], {"@id": node["@id"]}
             datasets.append(ds)
     root = {
         "@id": "./",
@@ -299,10 +363,10 @@ def eln_export(*, project: Project, user, out: Path | str, sign: bool = True) ->
                 minisign_sign(metadata, trusted_comment=comment),
                 zipfile.ZIP_DEFLATED,
             )
-        for path, raw in payload:
+        for path, opener in payload:
             info = zipfile.ZipInfo(f"{root}/{path}", _ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
-            with raw.open("rb") as src, zf.open(info, "w") as dst:
+            with opener() as src, zf.open(info, "w") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
     tmp.replace(out)
     return out
@@ -584,6 +648,7 @@ class _Importer:
         self.used: set[str] = set()  # zip names already imported
         self.extracted = 0
         self.notes: dict[str, list[str]] = {"missing_parts": [], "absent_files": []}
+        self.new_storage: list[str] = []  # result artifacts written to the storage
 
     # files -------------------------------------------------------------------------------
     def extract_checked(self, node: dict) -> tuple[Path, str, bool]:
@@ -695,7 +760,7 @@ class _Importer:
                     f"{name}: cannot read {_one_line(repr(value), 60)} {_one_line(repr(unit), 40)} as {target} "
                     f"({_one_line(exc, 120)})"
                 ) from None
-        if f.many_to_one:
+        if f.many_to_one or f.one_to_one:
             target = _ref(pv.get("valueReference")) or _ref(value)
             if issubclass(f.related_model, ProjectRecord):
                 if target not in self.by_node:
@@ -731,6 +796,10 @@ class _Importer:
         for f in content_fields(model):
             if f.name in pvs:
                 values[f.name] = self.field_value(model, f, pvs[f.name], people)
+        if model is ResultArtifact:  # its arrays back into the storage, under the imported job
+            for key in ("storage_name", "preview_name"):
+                if values.get(key):
+                    values[key] = self.store_artifact(values, key, files)
         if model is RawFile:
             if len(files) != 1:
                 raise ElnError(f"raw file record {node['@id']!r} must have exactly one file")
@@ -743,8 +812,24 @@ class _Importer:
             )
         else:
             obj = model(project=project, created_by=self.user, **values)
-            obj.full_clean(validate_unique=True)
+            # a NULL the column allows is what the exporting instance stored (analyses write rows
+            # without full_clean): kept, not refused as blank
+            nulls = [
+                f.name
+                for f in content_fields(model)
+                if f.null and values.get(f.name, f.get_default()) is None
+            ]
+            obj.full_clean(exclude=nulls, validate_unique=True)
             obj.save()
+            stamped = {  # what auto_now(_add) overwrote on save (a job's queued_at)
+                f.name: values[f.name]
+                for f in content_fields(model)
+                if (getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)) and values.get(f.name)
+            }
+            if stamped:
+                model._base_manager.filter(pk=obj.pk).update(**stamped)
+        if model is AnalysisJob and "inputs" in pvs:
+            self.job_inputs(obj, pvs["inputs"])
         m2m = {}
         for rel in model._meta.many_to_many:
             if rel.name in pvs:
@@ -758,6 +843,7 @@ class _Importer:
                 m2m[rel.name] = [self.by_node[r] for r in refs]
         self.by_node[node["@id"]] = obj
         known = {f.name for f in content_fields(model)} | {m.name for m in model._meta.many_to_many}
+        known |= {"inputs"} if model is AnalysisJob else set()
         raw = {k: v for k, v in node.items() if k not in {"variableMeasured", "hasPart"}}
         unmapped = [pv for name, pv in pvs.items() if name not in known]
         if unmapped:  # properties this labbook has no field for (another version's): kept, not dropped
@@ -765,6 +851,41 @@ class _Importer:
         if people:  # who the archive says did it, as text: the records belong to the importing user
             raw["people"] = people
         return obj, m2m, raw
+
+    def store_artifact(self, values: dict, key: str, files: list[dict]) -> str:
+        """Store the File an artifact's ``storage_name``/``preview_name`` names (checked against its
+        sha256) under the imported job's folder; return the new storage name."""
+        name = posixpath.basename(str(values[key]))
+        node = next((f for f in files if f.get("name") == name), None)
+        if node is None or not isinstance(values.get("job"), AnalysisJob):
+            raise ElnError(f"result artifact {values.get('name')!r}: its file {name!r} is not in the archive")
+        path, sha, _ = self.extract_checked(node)
+        if key == "storage_name" and sha != str(values.get("sha256", "")).lower():
+            raise ElnError(f"result artifact {values.get('name')!r}: its file does not match its sha256")
+        with path.open("rb") as fh:
+            stored = default_storage.save(f"results/job-{values['job'].pk}/{name}", File(fh, name=name))
+        path.unlink()
+        self.new_storage.append(stored)
+        return stored
+
+    def job_inputs(self, job: AnalysisJob, pv: dict) -> None:
+        """A job's JobInput rows from its ``inputs`` property (role -> raw file dataset)."""
+        try:
+            roles = json.loads(pv.get("value") or "{}")
+        except (TypeError, ValueError):
+            roles = None
+        if not isinstance(roles, dict):
+            raise ElnError(f"job {job}: inputs {_one_line(repr(pv.get('value')), 80)} are not role -> file")
+        for role, ref in roles.items():
+            if (
+                not isinstance(role, str)
+                or ref not in self.by_node
+                or not isinstance(self.by_node[ref], RawFile)
+            ):
+                raise ElnError(
+                    f"job {job}: input {_one_line(repr(role), 40)} is not a raw file of this archive"
+                )
+            JobInput.objects.create(job=job, raw_file=self.by_node[ref], role=role[:20])
 
     def import_foreign_dataset(
         self, project, node: dict, files: list[dict], *, parent: str | None = None, missing=()
@@ -930,7 +1051,11 @@ def eln_import(*, path: Path | str, user, slug: str | None = None) -> Project:
     except ElnError:
         raise
     except ValidationError as exc:  # a record or the project refused by full_clean()
-        raise ElnError(f"refused: {_one_line('; '.join(exc.messages))}") from None
+        if hasattr(exc, "error_dict"):
+            text = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        else:
+            text = "; ".join(exc.messages)
+        raise ElnError(f"refused: {_one_line(text)}") from None
     except _MALFORMED as exc:  # whatever a malformed archive makes the readers raise: one line
         logger.warning("import of %s refused", path, exc_info=True)
         raise ElnError(
@@ -951,8 +1076,8 @@ def publisher_of(archive: Archive) -> tuple[str, str]:
     ):
         for item in _as_list(ref):
             node = archive.nodes.get(_ref(item)) if _ref(item) in archive.nodes else item
-            if isinstance(node, dict):
-                name, url = node.get("name"), node.get("url") or node.get("@id")
+            if isinstance(node, dict):  # a node, or a reference to none (its @id names it then)
+                name, url = node.get("name") or node.get("@id"), node.get("url") or node.get("@id")
             else:
                 name, url = node, ""
             if isinstance(name, str) and name.strip():
@@ -1171,6 +1296,9 @@ def _eln_import(*, path: Path | str, user, slug: str | None) -> Project:
             if not RawFile.objects.filter(sha256=name.rsplit("/", 1)[-1]).exists():
                 default_storage.delete(name)
                 _remove_empty_folders(name)
+        for name in importer.new_storage:
+            default_storage.delete(name)
+            _remove_empty_folders(name)
         raise
     finally:
         archive.zf.close()

@@ -17,9 +17,10 @@ from labbook.units import QuantityField
 #: provenance fields that belong to this instance, not to the record's content
 PROVENANCE = {"id", "project", "created_at", "modified_at", "created_by", "version"}
 
-#: the apps whose records a .eln export carries (what the lab recorded; analysis results and jobs
-#: are recomputed from the raw files). The freeze manifest covers every ProjectRecord.
-ELN_APPS = ("files", "synthesis", "characterization", "devices", "notebook")
+#: the apps whose records a .eln export carries: what the lab recorded and the analyses of it (jobs
+#: with their parameters and analysis version, results, particles, artifacts), so an import shows
+#: them without re-running anything. The freeze manifest covers every ProjectRecord.
+ELN_APPS = ("files", "synthesis", "characterization", "devices", "notebook", "jobs", "results")
 
 
 @cache
