@@ -381,9 +381,10 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def _clean_parts(path: str) -> list[str] | None:
-    """The segments of a relative path with the harmless forms (``//``, ``./``) dropped; None for
-    an absolute path, a ``..`` segment, a backslash or a URI scheme."""
-    if path.startswith("/") or "\\" in path or _SCHEME.match(path):
+    """The segments of a relative path with the harmless forms (``//``, ``./``, Windows' ``\\``)
+    normalised; None for an absolute path, a ``..`` segment or a URI scheme."""
+    path = path.replace("\\", "/")
+    if path.startswith("/") or _SCHEME.match(path):
         return None
     parts = [p for p in path.split("/") if p not in ("", ".")]
     return None if ".." in parts else parts
@@ -445,7 +446,7 @@ def check_entries(zf: zipfile.ZipFile) -> tuple[str, dict[str, zipfile.ZipInfo]]
     members: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
         name = info.filename
-        if name.startswith("/") or "\\" in name or (len(name) > 1 and name[1] == ":"):
+        if name.replace("\\", "/").startswith("/") or (len(name) > 1 and name[1] == ":"):
             raise ElnError(f"entry {name!r} has an absolute path")
         parts = _clean_parts(name)
         if parts is None:
@@ -658,6 +659,8 @@ class _Importer:
         info = self.a.member(node["@id"])
         self.used.add(info.filename)
         expected = node.get("sha256")
+        if isinstance(expected, str) and expected.lower().startswith("sha256:"):
+            expected = expected[7:]
         if expected in (None, ""):
             expected = None
         elif not isinstance(expected, str) or not _SHA256.fullmatch(expected.strip()):

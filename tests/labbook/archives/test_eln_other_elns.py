@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from labbook.archives.eln import _parse_time, eln_import, keyword_list
+from labbook.archives.eln import ElnError, _parse_time, eln_import, keyword_list
 from labbook.archives.models import Checksum, ElnImport, ImportedRecord
 from labbook.files.models import RawFile
 from labbook.notebook.models import NotebookEntry
@@ -215,3 +215,21 @@ def test_the_import_command_says_what_was_not_verified(admin_user, tmp_path):
     text = out.getvalue()
     assert "from eLabFTW" in text and "1 dataset" in text and "1 file" in text
     assert "1 file without a sha256 (unverified)" in text and "unsigned" in text
+
+
+def test_windows_separators_and_prefixed_checksums_are_read_and_escapes_still_refused(admin_user, tmp_path):
+    def windows(doc, files):
+        data = files.pop("elabftw-export/Absorbance-of-MAPI-films - a1b2c3/abs.csv")
+        files["elabftw-export\\Absorbance-of-MAPI-films - a1b2c3\\abs.csv"] = data
+        f = next(n for n in doc["@graph"] if n["@type"] == "File")
+        f["sha256"] = "sha256:" + f["sha256"].upper()
+
+    project = eln_import(path=foreign_eln(tmp_path, mutate=windows), user=admin_user)
+    (mark,) = ImportedRecord.objects.filter(project=project, model="files.RawFile")
+    assert mark.checksum == Checksum.VERIFIED and mark.record().size == len(PAYLOAD)
+
+    def escape(doc, files):
+        files["elabftw-export\\..\\..\\evil.txt"] = b"x"
+
+    with pytest.raises(ElnError, match="escapes"):
+        eln_import(path=foreign_eln(tmp_path, mutate=escape), user=admin_user, slug="evil")
