@@ -233,3 +233,20 @@ def test_windows_separators_and_prefixed_checksums_are_read_and_escapes_still_re
 
     with pytest.raises(ElnError, match="escapes"):
         eln_import(path=foreign_eln(tmp_path, mutate=escape), user=admin_user, slug="evil")
+
+
+def test_the_admin_shows_unverified_files_and_the_import(admin_user, client, tmp_path):
+    from django.urls import reverse
+
+    def mutate(doc, files):
+        next(n for n in doc["@graph"] if n["@type"] == "File").pop("sha256")
+
+    project = eln_import(path=foreign_eln(tmp_path, mutate=mutate), user=admin_user)
+    client.force_login(admin_user)
+    html = client.get(reverse("admin:archives_importedrecord_changelist")).content.decode()
+    assert "unverified: the archive gives no sha256" in html
+    record = ElnImport.objects.get(project=project)
+    html = client.get(reverse("admin:archives_elnimport_changelist")).content.decode()
+    assert "foreign.eln" in html and "eLabFTW" in html and "unsigned" in html
+    page = client.get(reverse("admin:archives_elnimport_change", args=[record.pk]))
+    assert page.status_code == 200 and "unverified_files" in page.content.decode()
