@@ -206,6 +206,8 @@ RAW_FILE_MAX_BYTES = int(os.environ.get("RAW_FILE_MAX_BYTES", str(20 * 1024**3))
 ARCHIVE_SIGNING_KEY = os.environ.get("ARCHIVE_SIGNING_KEY", "")
 # Extra public keys (base64, comma-separated) trusted to verify manifests, e.g. the previous key after a rotation.
 ARCHIVE_PUBLIC_KEYS = os.environ.get("ARCHIVE_PUBLIC_KEYS", "")
+# Other ELNs' minisign public keys (comma-separated RW... strings) whose .eln signatures are trusted on import.
+ARCHIVE_MINISIGN_KEYS = os.environ.get("ARCHIVE_MINISIGN_KEYS", "")
 ELN_IMPORT_MAX_BYTES = int(os.environ.get("ELN_IMPORT_MAX_BYTES", str(20 * 1024**3)))
 ELN_IMPORT_MAX_ENTRIES = int(os.environ.get("ELN_IMPORT_MAX_ENTRIES", "100000"))
 ELN_IMPORT_MAX_RATIO = float(os.environ.get("ELN_IMPORT_MAX_RATIO", "200"))
