@@ -420,7 +420,6 @@ def detect_particles(
     annulus_gap_px: int = 1,
     annulus_width_px: int = 2,
     min_annulus_px: int = 8,
-    roi_fraction: float | None = None,
 ) -> Particles:
     """Find emitters in projections of a movie and give each its half-maximum ROI and a background ring.
 
@@ -465,8 +464,6 @@ def detect_particles(
         minus every pixel of any particle's region and hot pixels; widened up to 3x when crowded.
     min_annulus_px : int
         Particles with fewer background pixels even then are dropped.
-    roi_fraction : float, optional
-        Deprecated alias of ``footprint_fraction``.
 
     Returns
     -------
@@ -489,8 +486,6 @@ def detect_particles(
     """
     from skimage.segmentation import watershed
 
-    if roi_fraction is not None:
-        footprint_fraction = roi_fraction
     if isinstance(projection, Projections):
         stack = np.concatenate([projection.mean[None], projection.windows])
         nfr = np.concatenate([[projection.frames_per_window.sum()], projection.frames_per_window])
@@ -531,10 +526,8 @@ def detect_particles(
         r0 = resid[0]
         mad = float(np.median(np.abs(r0 - np.median(r0)))) * 1.4826
         sd = np.full((stack.shape[0],) + shape, mad or float(np.std(r0)) or 1.0)
-        noise_frame_sd = sd[0]
     else:
         sd = np.sqrt(noise.variance(bgs) / np.asarray(nfr, dtype=float)[:, None, None])
-        noise_frame_sd = np.sqrt(noise.variance(bgs[0]))
 
     # Hot pixels on the mean image (most frames: a constant hot pixel is most significant there).
     hot = find_hot_pixels(mean_img, sd[0], ratio=hot_pixel_ratio)
@@ -636,7 +629,6 @@ def detect_particles(
     edge = np.sqrt(half) * pixel_size_um if pixel_size_um else np.full(n, np.nan)
     ann_mean = np.asarray(ann_means)
     roi_mean = mean_img.ravel()[roi_flat]
-    del noise_frame_sd
     return Particles(
         shape=shape,
         centroid_px=np.asarray(cents, dtype=float),
