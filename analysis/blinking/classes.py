@@ -123,8 +123,9 @@ def on_level_steps(
     if not top > 0:
         return 0, 0, 0.0
     bounds = np.concatenate([[0], changepoint_segments(y, penalty=penalty), [y.size]])
-    segs = [(float(y[a:b].mean()), int(b - a)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    segs = [g for g in segs if g[1] >= min_frames]
+    sizes = np.diff(bounds)
+    seg_means = np.add.reduceat(y, bounds[:-1]) / sizes
+    segs = [(float(m), int(k)) for m, k in zip(seg_means, sizes, strict=True) if k >= min_frames]
     merged: list[list[float]] = []
     for mean, n in segs:
         if merged and abs(mean - merged[-1][0]) < step * top:
