@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.http import Http404
 from django.shortcuts import redirect
@@ -219,7 +220,9 @@ class ProjectScopedAdmin(SimpleHistoryAdmin):
         form = kwargs.get("form") or self.form
         if not issubclass(form, VersionedModelForm):
             kwargs["form"] = type(f"Versioned{form.__name__}", (VersionedModelForm, form), {})
-        return super().get_form(request, obj, **kwargs)
+        form_class = super().get_form(request, obj, **kwargs)
+        refusal = getattr(request, "_service_refusal", None)
+        return _with_refusal(form_class, refusal) if refusal is not None else form_class
 
     def get_fieldsets(self, request, obj=None):
         """Every change form carries the hidden version field, declared fieldsets included."""
@@ -234,11 +237,6 @@ class ProjectScopedAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request, obj=None):
         return True  # a deleted record is restored with archives.services.record_restore
-
-    def delete_view(self, request, object_id, extra_context=None):
-        if self.get_object(request, object_id) is None:
-            raise Http404  # others' records do not exist for this user
-        return super().delete_view(request, object_id, extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, object_id)
@@ -287,10 +285,150 @@ class ProjectScopedAdmin(SimpleHistoryAdmin):
             kwargs["queryset"] = visible(db_field.related_model, request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
+    # --- writes through the domain's services, when a subclass names them ------------------
+    #: an object with create(user=, reason=, **fields), update(obj, user=, version=, reason=,
+    #: **changes) and delete(obj, user=, reason=) (e.g. labbook.synthesis.services.batches): when
+    #: set, the admin saves and deletes through it (role, freeze, version, rules, consequences),
+    #: and a refusal is shown on the form with what was typed kept.
+    service = None
+
     def save_model(self, request, obj, form, change):
-        if not change and obj.created_by_id is None:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        if self.service is None:
+            if not change and obj.created_by_id is None:
+                obj.created_by = request.user
+            return super().save_model(request, obj, form, change)
+        names = {f.name for f in obj._meta.concrete_fields if f.editable}
+        if change:
+            changes = {name: getattr(obj, name) for name in form.changed_data if name in names}
+            saved = self.service.update(
+                obj,
+                user=request.user,
+                version=form.cleaned_data.get("expected_version"),
+                reason=f"admin: {', '.join(sorted(changes)) or 'saved unchanged'}",
+                **changes,
+            )
+        else:
+            fields = {name: getattr(obj, name) for name in form.fields if name in names}
+            saved = self.service.create(user=request.user, reason="admin: added", **fields)
+        _adopt(obj, saved)
+
+    def save_formset(self, request, form, formset, change):
+        service = getattr(formset, "service", None)
+        if service is None:
+            return super().save_formset(request, form, formset, change)
+        parent = formset.instance
+        formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            service.delete(obj, user=request.user, reason=f"admin: removed from {parent}")
+        for obj, changed in formset.changed_objects:
+            service.update(
+                obj,
+                user=request.user,
+                version=obj.version,
+                reason=f"admin, in {parent}: {', '.join(sorted(changed))}",
+                **{name: getattr(obj, name) for name in changed},
+            )
+        names = {f.name for f in formset.model._meta.concrete_fields if f.editable} - {"project"}
+        for obj in formset.new_objects:
+            fields = {name: getattr(obj, name) for name in formset.form.base_fields if name in names}
+            fields[formset.fk.name] = parent  # the project comes from the parent, in the service
+            _adopt(obj, service.create(user=request.user, reason=f"admin: added in {parent}", **fields))
+
+    def delete_model(self, request, obj):
+        if self.service is None:
+            return super().delete_model(request, obj)
+        self.service.delete(obj, user=request.user, reason="admin: deleted")
+
+    def delete_queryset(self, request, queryset):
+        if self.service is None:
+            return super().delete_queryset(request, queryset)
+        from django.core.exceptions import ValidationError
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                for obj in queryset:
+                    self.service.delete(obj, user=request.user, reason="admin: deleted (bulk)")
+        except ValidationError as exc:
+            messages.error(request, f"Nothing was deleted: {'; '.join(exc.messages)}")
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A refusal by the service (raised after the form was valid) rolls the whole save back
+        and the form is shown again with the reason, and what was typed."""
+        from django.core.exceptions import ValidationError
+
+        from labbook.projects.models import ConflictError
+        from labbook.projects.permissions import RecordNotFound
+
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except RecordNotFound:
+            raise Http404 from None
+        except (ValidationError, ConflictError) as exc:
+            if self.service is None or request.method != "POST":
+                raise
+            request._service_refusal = exc
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        from django.core.exceptions import ValidationError
+
+        if self.get_object(request, object_id) is None:
+            raise Http404  # others' records do not exist for this user
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ValidationError as exc:
+            messages.error(request, f"Not deleted: {'; '.join(exc.messages)}")
+            info = (self.model._meta.app_label, self.model._meta.model_name)
+            return redirect(f"admin:{info[0]}_{info[1]}_change", object_id)
+
+
+def _adopt(obj, saved) -> None:
+    """Make the admin's in-memory ``obj`` the record the service saved (pk, version, derived)."""
+    obj.__dict__.update({k: v for k, v in saved.__dict__.items() if k != "_state"})
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
+def _with_refusal(form_class, refusal):
+    """``form_class`` whose validation reports ``refusal`` (a service's ValidationError or
+    ConflictError), on the fields it names when the form has them."""
+
+    def clean(self):
+        cleaned = form_class.clean(self)
+        if hasattr(refusal, "error_dict"):
+            for field, errors in refusal.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        else:
+            self.add_error(None, getattr(refusal, "messages", None) or str(refusal))
+        return cleaned
+
+    return type(form_class.__name__, (form_class,), {"clean": clean})
+
+
+class ProjectInlineFormSet(forms.BaseInlineFormSet):
+    """Inline rows are in their parent's project: set before validation, so the models' rules
+    (codes unique per project, links within a project) are checked as they will be saved."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        project_id = getattr(self.instance, "project_id", None)
+        if project_id and getattr(form.instance, "project_id", None) is None:
+            form.instance.project_id = project_id
+        return form
+
+
+class ProjectScopedInline(admin.TabularInline):
+    """An inline of project records; with ``service`` set (see ProjectScopedAdmin.service) its
+    rows are created, changed and deleted through the domain's services."""
+
+    formset = ProjectInlineFormSet
+    service = None
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.service = self.service
+        return formset
 
 
 def quantity_column(
