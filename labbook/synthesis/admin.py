@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from labbook.projects.admin import ProjectScopedAdmin, quantity_column
+from labbook.projects.admin import ProjectScopedAdmin, ProjectScopedInline, quantity_column
+from labbook.synthesis import services
 from labbook.synthesis.models import BatchLink, Chemical, ChlorideStock, PostTreatment, Sample, Synthesis
 from labbook.synthesis.selectors import batch_lineage
 from labbook.units import format_quantity
@@ -10,6 +11,7 @@ from labbook.units import format_quantity
 
 @admin.register(Chemical)
 class ChemicalAdmin(ProjectScopedAdmin):
+    service = services.chemicals
     list_display = [
         "name",
         "formula",
@@ -26,8 +28,9 @@ class ChemicalAdmin(ProjectScopedAdmin):
     purity_display = quantity_column("purity")
 
 
-class ParentLinkInline(admin.TabularInline):
+class ParentLinkInline(ProjectScopedInline):
     model = BatchLink
+    service = services.links
     fk_name = "child"
     extra = 0
     fields = ["parent", "fraction", "volume_taken"]
@@ -61,6 +64,7 @@ def _tree(nodes, key):
 
 @admin.register(Synthesis)
 class SynthesisAdmin(ProjectScopedAdmin):
+    service = services.batches
     list_display = [
         "code",
         "kind",
@@ -139,6 +143,7 @@ class SynthesisAdmin(ProjectScopedAdmin):
 
 @admin.register(ChlorideStock)
 class ChlorideStockAdmin(ProjectScopedAdmin):
+    service = services.stocks
     list_display = [
         "code",
         "salt",
@@ -152,7 +157,12 @@ class ChlorideStockAdmin(ProjectScopedAdmin):
     ]
     list_filter = ["project", "date", "solvent"]
     search_fields = ["code", "notes"]
-    readonly_fields = ["concentration_display", *ProjectScopedAdmin.readonly_fields]
+    readonly_fields = [
+        "concentration_display",
+        "volume_used_display",
+        "volume_left_display",
+        *ProjectScopedAdmin.readonly_fields,
+    ]
     autocomplete_fields = ["salt"]
     salt_mass_display = quantity_column("salt_mass", description="salt mass")
     salt_amount_display = quantity_column("salt_amount", description="salt amount")
@@ -163,9 +173,21 @@ class ChlorideStockAdmin(ProjectScopedAdmin):
         c = obj.concentration() if obj.pk else None
         return format_quantity(c, "mol/L", digits=4) if c is not None else "—"
 
+    @admin.display(description="used by treatments")
+    def volume_used_display(self, obj):
+        return format_quantity(obj.volume_used(), "uL", digits=4) if obj.pk else "—"
 
-class SampleInline(admin.TabularInline):
+    @admin.display(description="left")
+    def volume_left_display(self, obj):
+        left = obj.volume_left() if obj.pk else None
+        return format_quantity(left, "uL", digits=4) if left is not None else "—"
+
+
+class SampleInline(ProjectScopedInline):
+    """Samples taken from the treated portion (their batch is the treatment's)."""
+
     model = Sample
+    service = services.samples
     extra = 0
     fields = ["code", "kind", "substrate", "date"]
     show_change_link = True
@@ -173,6 +195,7 @@ class SampleInline(admin.TabularInline):
 
 @admin.register(PostTreatment)
 class PostTreatmentAdmin(ProjectScopedAdmin):
+    service = services.treatments
     list_display = [
         "code",
         "batch",
@@ -217,6 +240,7 @@ class PostTreatmentAdmin(ProjectScopedAdmin):
 
 @admin.register(Sample)
 class SampleAdmin(ProjectScopedAdmin):
+    service = services.samples
     list_display = ["code", "kind", "batch", "treatment", "substrate", "date", "project"]
     list_filter = ["kind", "treatment", "date", "project"]
     search_fields = ["code", "batch__code", "treatment__code", "substrate", "notes"]

@@ -16,6 +16,24 @@ from __future__ import annotations
 
 from analysis.units import Quantity, ureg
 
+#: molar masses of the precursors named by the batch's fields, used when the lot's own is not recorded
+PBI2_MOLAR_MASS = Quantity(461.01, "g/mol")
+MAI_MOLAR_MASS = Quantity(158.97, "g/mol")
+
+#: how far a recorded mass may be from amount x molar mass (weighing, purity, rounding on the label)
+AMOUNT_MASS_TOLERANCE = 0.05
+
+#: Cl:I above this is refused. At 100 % there is one chloride for every iodide of the portion's
+#: MAPbI3: enough to exchange all of it (MAPbI3 -> MAPbCl3), so beyond it the record no longer
+#: describes a post-treatment of MAPbI3 and is almost surely a unit slip (mL for uL is x1000).
+#: The paper's series is 0-17 % (already 17 % forms a MAPbCl3 surface layer); 100 % is ~6x that.
+CL_TO_I_MAX_PERCENT = 100.0
+
+#: ethanol/toluene (v/v) above this is refused: at 100 % the suspension holds as much of the polar
+#: stock solvent as of toluene, and the polar solvent dissolves MAPbI3 (the reason the paper adds
+#: only 0-0.125 % v/v); a larger value is a unit slip, not a post-treatment.
+SOLVENT_FRACTION_MAX_PERCENT = 100.0
+
 
 def _plain(q):
     """A Measurement's nominal value (the arithmetic below is on nominal values)."""
@@ -29,6 +47,18 @@ def amount_of_substance(*, amount=None, mass=None, molar_mass=None):
     if mass is not None and molar_mass is not None:
         return (_plain(mass) / _plain(molar_mass)).to("mol")
     return None
+
+
+def mass_disagreement(*, amount, mass, molar_mass, tolerance: float = AMOUNT_MASS_TOLERANCE):
+    """The mass ``amount`` x ``molar_mass`` when the recorded ``mass`` differs from it by more than
+    ``tolerance`` (relative); None when they agree (or either is missing)."""
+    if amount is None or mass is None or molar_mass is None:
+        return None
+    expected = (_plain(amount) * _plain(molar_mass)).to("mg")
+    recorded = _plain(mass).to("mg").magnitude
+    if expected.magnitude <= 0:
+        return expected if recorded > 0 else None
+    return expected if abs(recorded / expected.magnitude - 1) > tolerance else None
 
 
 def injected_amount(stock_amount, stock_volume, injection_volume):

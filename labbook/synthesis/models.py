@@ -10,16 +10,18 @@ of a :class:`ChlorideStock` to a portion; its Cl:I ratio and ethanol fraction ar
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from labbook.projects.models import ProjectRecord, code_unique_in_project
 from labbook.synthesis import chemistry
-from labbook.units import QuantityField, check_quantities, format_quantity
+from labbook.units import Quantity, QuantityField, check_quantities, format_quantity
 
 _CAS = re.compile(r"^(\d{2,7})-(\d{2})-(\d)$")
 
@@ -161,6 +163,23 @@ class Synthesis(ProjectRecord):
                 total = share if total is None else total + share
         return None if total is None else total.to("umol")
 
+    def _mass_disagreement(self, label: str, lot: str, standard) -> str | None:
+        """Why ``<lot>_mass`` and ``<lot>_amount`` disagree (at the lot's molar mass, else the
+        compound's), or None when they agree within chemistry.AMOUNT_MASS_TOLERANCE."""
+        amount, mass = getattr(self, f"{lot}_amount"), getattr(self, f"{lot}_mass")
+        chemical = getattr(self, lot) if getattr(self, f"{lot}_id") else None
+        molar_mass = chemical.molar_mass if chemical is not None and chemical.molar_mass else standard
+        expected = chemistry.mass_disagreement(amount=amount, mass=mass, molar_mass=molar_mass)
+        if expected is None:
+            return None
+        return (
+            f"{format_quantity(mass, 'mg', digits=4)} of {label} disagrees with the amount "
+            f"{format_quantity(amount.to('umol'), 'umol', digits=4)}: at "
+            f"{format_quantity(molar_mass, 'g/mol', digits=5)} that is "
+            f"{format_quantity(expected, 'mg', digits=3)} expected "
+            f"(more than {100 * chemistry.AMOUNT_MASS_TOLERANCE:g} % apart)"
+        )
+
     def ancestors(self) -> set[int]:
         """Primary keys of every batch upstream of this one."""
         seen: set[int] = set()
@@ -175,9 +194,24 @@ class Synthesis(ProjectRecord):
         super().clean()
         errors = {}
         try:
-            check_quantities(self, "injection_volume", "precursor_solvent_volume")
+            check_quantities(
+                self,
+                "injection_volume",
+                "precursor_solvent_volume",
+                "pbi2_amount",
+                "pbi2_mass",
+                "mai_amount",
+                "mai_mass",
+            )
         except ValidationError:
             return  # reported by clean_fields()
+        for label, lot, standard in [
+            ("PbI2", "pbi2", chemistry.PBI2_MOLAR_MASS),
+            ("MAI", "mai", chemistry.MAI_MOLAR_MASS),
+        ]:
+            message = self._mass_disagreement(label, lot, standard)
+            if message:
+                errors[f"{lot}_mass"] = message
         if self.kind == BatchKind.SYNTHESIS:
             if self.injection_volume is not None and self.precursor_solvent_volume is not None:
                 if (
@@ -313,6 +347,23 @@ class ChlorideStock(ProjectRecord):
             molar_mass=self.salt.molar_mass if self.salt else None,
         )
 
+    def volume_used(self, *, exclude=None):
+        """Stock solution used by its treatments (all of them, or all but the one ``exclude`` pk)."""
+        if self.pk is None:
+            return Quantity(0.0, "uL")
+        used = (
+            PostTreatment.objects.filter(stock_id=self.pk)
+            .exclude(pk=exclude)
+            .aggregate(total=models.Sum("volume_added"))["total"]
+        )
+        return Quantity(float(used or 0.0), "uL")
+
+    def volume_left(self):
+        """What is left of the stock solution after its treatments (None without a volume)."""
+        if self.solvent_volume is None:
+            return None
+        return (chemistry._plain(self.solvent_volume) - self.volume_used()).to("uL")
+
     def concentration(self):
         check_quantities(self, "salt_mass", "salt_amount", "solvent_volume")
         n = self.amount()
@@ -340,12 +391,24 @@ class ChlorideStock(ProjectRecord):
                 if amount.magnitude > 0
                 else float("inf")
             )
-            if abs(ratio - 1) > 0.05:
+            if abs(ratio - 1) > chemistry.AMOUNT_MASS_TOLERANCE:
                 raise ValidationError(
                     {
                         "salt_amount": f"{format_quantity(self.salt_amount, 'umol')} disagrees with "
                         f"{format_quantity(self.salt_mass, 'mg')} of {self.salt} "
                         f"({format_quantity(from_mass.to('umol'), 'umol', digits=4)}) by more than 5 %"
+                    }
+                )
+
+        if self.pk is not None and self.solvent_volume is not None:
+            used = self.volume_used()
+            if used.magnitude > 0 and chemistry._plain(self.solvent_volume).to(
+                "uL"
+            ).magnitude < used.magnitude * (1 - 1e-9):
+                raise ValidationError(
+                    {
+                        "solvent_volume": f"its treatments already used {format_quantity(used, 'uL', digits=4)}"
+                        f" of this stock: it cannot have held only {format_quantity(self.solvent_volume, 'mL', digits=4)}"
                     }
                 )
 
@@ -390,7 +453,8 @@ class PostTreatment(ProjectRecord):
         null=True,
         editable=False,
         uncertainty=False,
-        help_text="Cl added / iodide in the MAPbI3 of the portion (molar), %",
+        help_text="Cl added to the portion so far (earlier treatments of it included) / iodide in "
+        "its MAPbI3 (molar), %",
     )
     solvent_fraction = QuantityField(
         "ethanol/toluene",
@@ -398,7 +462,8 @@ class PostTreatment(ProjectRecord):
         null=True,
         editable=False,
         uncertainty=False,
-        help_text="volume of stock added / suspension volume (v/v), %",
+        help_text="volume of stock added to the portion so far (earlier treatments included) / "
+        "suspension volume (v/v), %",
     )
 
     history = HistoricalRecords()
@@ -416,6 +481,16 @@ class PostTreatment(ProjectRecord):
 
     def effective_suspension_volume(self):
         return self.suspension_volume if self.suspension_volume is not None else self.batch.volume
+
+    def earlier_treatments(self):
+        """Treatments of the same portion before this one (by date, then by when they were
+        recorded): their chloride and solvent are already in the suspension this one treats."""
+        if not self.batch_id or not isinstance(self.date, dt.date):
+            return PostTreatment.objects.none()
+        same = PostTreatment.objects.filter(batch_id=self.batch_id).select_related("stock__salt")
+        if self.pk is None:
+            return same.filter(date__lte=self.date)
+        return same.filter(Q(date__lt=self.date) | Q(date=self.date, pk__lt=self.pk))
 
     def compute_derived(self) -> None:
         """Fill the derived fields from the record; raise ValidationError when they cannot be."""
@@ -437,10 +512,21 @@ class PostTreatment(ProjectRecord):
             raise ValidationError(
                 {"suspension_volume": f"record the suspension volume (or the volume of {self.batch})"}
             )
-        self.chloride_amount = chemistry.chloride_added(concentration, self.volume_added)
+        chloride = chemistry.chloride_added(concentration, self.volume_added)
+        # cumulative: what earlier treatments of this portion added is in the suspension too
+        earlier_chloride, earlier_volume = Quantity(0.0, "umol"), Quantity(0.0, "uL")
+        for t in self.earlier_treatments():
+            c = t.stock.concentration()
+            if c is not None and t.volume_added is not None:
+                earlier_chloride = earlier_chloride + chemistry.chloride_added(c, t.volume_added)
+                earlier_volume = earlier_volume + chemistry._plain(t.volume_added)
+        self.chloride_amount = chloride
         self.iodide_amount = iodide
-        self.cl_to_i = chemistry.cl_to_i_percent(self.chloride_amount, iodide)
-        self.solvent_fraction = chemistry.solvent_fraction_percent(self.volume_added, volume)
+        self.earlier_chloride = earlier_chloride
+        self.cl_to_i = chemistry.cl_to_i_percent(earlier_chloride + chloride, iodide)
+        self.solvent_fraction = chemistry.solvent_fraction_percent(
+            earlier_volume + chemistry._plain(self.volume_added), volume
+        )
 
     def clean(self) -> None:
         super().clean()
@@ -448,8 +534,44 @@ class PostTreatment(ProjectRecord):
             check_quantities(self, "volume_added", "suspension_volume")
         except ValidationError:
             return  # reported by clean_fields()
-        if self.batch_id and self.stock_id and self.volume_added is not None:
-            self.compute_derived()
+        if not (self.batch_id and self.stock_id and self.volume_added is not None):
+            return
+        self.compute_derived()
+        errors: dict[str, list[str]] = {}
+        stock = self.stock
+        if stock.solvent_volume is not None:
+            used = stock.volume_used(exclude=self.pk)
+            left = (chemistry._plain(stock.solvent_volume) - used).to("uL")
+            if chemistry._plain(self.volume_added).to("uL").magnitude > left.magnitude * (1 + 1e-9) + 1e-12:
+                errors.setdefault("volume_added", []).append(
+                    f"{format_quantity(self.volume_added, 'uL', digits=4)} is more than is left of "
+                    f"{stock.code}: it held {format_quantity(stock.solvent_volume, 'mL', digits=4)}, other "
+                    f"treatments used {format_quantity(used, 'uL', digits=4)}, "
+                    f"{format_quantity(left, 'uL', digits=4)} is left"
+                )
+        earlier = ""
+        if self.earlier_chloride.magnitude > 0:
+            earlier = (
+                f", {format_quantity(self.earlier_chloride, 'umol', digits=4)} of it from earlier treatments"
+            )
+        if self.cl_to_i.to("percent").magnitude > chemistry.CL_TO_I_MAX_PERCENT:
+            errors.setdefault("volume_added", []).append(
+                f"Cl:I would be {format_quantity(self.cl_to_i, 'percent', digits=5)} "
+                f"({format_quantity(self.earlier_chloride + self.chloride_amount, 'umol', digits=4)} Cl"
+                f"{earlier} for {format_quantity(self.iodide_amount, 'umol', digits=4)} iodide in "
+                f"{self.batch}): above {chemistry.CL_TO_I_MAX_PERCENT:g} %, one chloride per iodide, "
+                "enough to turn all the MAPbI3 into MAPbCl3 (the paper's series is 0-17 %); "
+                "check the volume's unit and the stock"
+            )
+        if self.solvent_fraction.to("percent").magnitude > chemistry.SOLVENT_FRACTION_MAX_PERCENT:
+            errors.setdefault("volume_added", []).append(
+                f"{stock.solvent}/toluene would be {format_quantity(self.solvent_fraction, 'percent', digits=4)}"
+                f" (v/v) in {format_quantity(self.effective_suspension_volume(), 'mL', digits=4)} of "
+                f"suspension: above {chemistry.SOLVENT_FRACTION_MAX_PERCENT:g} %, more {stock.solvent} than "
+                "toluene, which dissolves MAPbI3 (the paper adds 0-0.125 %)"
+            )
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
         self.compute_derived()

@@ -100,9 +100,21 @@ class StockSerializer(RecordSerializer):
         model = ChlorideStock
         fields = "__all__"
 
+    volume_used_ul = serializers.SerializerMethodField(help_text="stock solution used by its treatments, uL")
+    volume_left_ul = serializers.SerializerMethodField(help_text="stock solution left, uL")
+
     def get_concentration_mol_per_l(self, obj) -> float | None:
         c = obj.concentration()
         return None if c is None else float(c.to("mol/L").magnitude)
+
+    def get_volume_used_ul(self, obj) -> float:
+        used = getattr(obj, "used_ul", None)  # annotated by the viewset's queryset
+        return float(used) if used is not None else float(obj.volume_used().to("uL").magnitude)
+
+    def get_volume_left_ul(self, obj) -> float | None:
+        if obj.solvent_volume is None:
+            return None
+        return float(obj.solvent_volume.to("uL").magnitude) - self.get_volume_used_ul(obj)
 
 
 class TreatmentSerializer(RecordSerializer):

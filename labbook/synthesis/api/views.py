@@ -1,8 +1,10 @@
 """API viewsets for chemicals, batches, lineage links, stocks, treatments and samples."""
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Sum
+from django.db.models.functions import Coalesce
 
 from labbook.api.viewsets import RecordViewSet
+from labbook.synthesis import services
 from labbook.synthesis.api import serializers as s
 from labbook.synthesis.filters import (
     BatchFilterSet,
@@ -16,6 +18,7 @@ from labbook.synthesis.models import BatchLink, Chemical, ChlorideStock, PostTre
 
 
 class ChemicalViewSet(RecordViewSet):
+    service = services.chemicals
     queryset = Chemical.objects.all()
     serializer_class = s.ChemicalSerializer
     filterset_class = ChemicalFilterSet
@@ -23,6 +26,7 @@ class ChemicalViewSet(RecordViewSet):
 
 
 class BatchViewSet(RecordViewSet):
+    service = services.batches
     queryset = Synthesis.objects.select_related("project", "operator", "pbi2", "mai").prefetch_related(
         Prefetch("parent_links", queryset=BatchLink.objects.select_related("parent"))
     )
@@ -33,6 +37,7 @@ class BatchViewSet(RecordViewSet):
 
 
 class BatchLinkViewSet(RecordViewSet):
+    service = services.links
     queryset = BatchLink.objects.select_related("parent", "child")
     serializer_class = s.BatchLinkSerializer
     filterset_class = BatchLinkFilterSet
@@ -40,13 +45,19 @@ class BatchLinkViewSet(RecordViewSet):
 
 
 class StockViewSet(RecordViewSet):
-    queryset = ChlorideStock.objects.select_related("salt")
+    service = services.stocks
+    queryset = (
+        ChlorideStock.objects.select_related("salt")
+        .annotate(used_ul=Coalesce(Sum("treatments__volume_added"), 0.0))
+        .order_by("-date", "code")
+    )  # an aggregate drops Meta.ordering
     serializer_class = s.StockSerializer
     filterset_class = StockFilterSet
     ordering_fields = ["date", "code", "salt_amount", "solvent_volume"]
 
 
 class TreatmentViewSet(RecordViewSet):
+    service = services.treatments
     queryset = PostTreatment.objects.select_related("batch", "stock", "operator")
     serializer_class = s.TreatmentSerializer
     detail_serializer_class = s.TreatmentDetailSerializer
@@ -55,6 +66,7 @@ class TreatmentViewSet(RecordViewSet):
 
 
 class SampleViewSet(RecordViewSet):
+    service = services.samples
     queryset = Sample.objects.select_related("batch", "treatment")
     serializer_class = s.SampleSerializer
     filterset_class = SampleFilterSet
