@@ -106,6 +106,7 @@ def test_wrong_units_in_the_admin_form_are_a_form_error_and_nothing_is_saved(cli
         "notes": "",
         "samples-TOTAL_FORMS": "0",
         "samples-INITIAL_FORMS": "0",
+        "expected_version": t.version,
     }
     r = client.post(url, data)
     assert r.status_code == 200

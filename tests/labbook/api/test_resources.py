@@ -175,7 +175,7 @@ class TestQuantitiesAndValidation:
         assert not Synthesis.objects.filter(code="API-B1").exists()
 
     def test_treatment_via_api_derives_cl_to_i_and_shows_lineage(self, series, api):
-        portion = Synthesis.objects.get(code="MAPI-221003-P2")
+        portion = Synthesis.objects.get(code="MAPI-221003-P1")  # treated with 0 uL (T-0Cl)
         stock = ChlorideStock.objects.get(project=series)
         r = api.post(
             "/api/treatments/",
@@ -196,7 +196,7 @@ class TestQuantitiesAndValidation:
         assert r.json()["cl_to_i"]["units"] == "percent"
         detail = api.get(f"/api/treatments/{r.json()['id']}/").json()
         lineage = detail["batch_lineage"]
-        assert lineage["batch"]["code"] == "MAPI-221003-P2"
+        assert lineage["batch"]["code"] == "MAPI-221003-P1"
         (pool,) = lineage["parents"]
         assert pool["code"] == "MAPI-221003-POOL" and pool["fraction"] == pytest.approx(0.25)
         assert len(pool["parents"]) == 6

@@ -122,9 +122,10 @@ def test_treatment_derive_endpoint_uses_the_chemistry(client_in, series):
 
 def test_treatment_form_records_the_derived_values(client_in, series):
     t3 = PostTreatment.objects.get(project=series, nominal_cl_percent=3)
+    t0 = PostTreatment.objects.get(project=series, nominal_cl_percent=0)  # its portion got 0 uL
     data = {
         "code": "T-NEW",
-        "batch": t3.batch_id,
+        "batch": t0.batch_id,
         "stock": t3.stock_id,
         "volume_added": "1 uL",
         "date": "2026-11-25",

@@ -11,7 +11,7 @@ from labbook.characterization.models import CharacterizationRun
 from labbook.devices.models import Device
 from labbook.synthesis import services
 from labbook.synthesis.models import PostTreatment, Sample, Synthesis
-from tests.labbook.factories import ProjectFactory, StockFactory, SynthesisFactory
+from tests.labbook.factories import MembershipFactory, ProjectFactory, StockFactory, SynthesisFactory
 
 pytestmark = pytest.mark.django_db
 D = dt.date(2022, 10, 3)
@@ -19,11 +19,12 @@ D = dt.date(2022, 10, 3)
 
 def test_another_projects_code_can_be_used_and_is_never_revealed():
     theirs, mine = ProjectFactory(name="Secret study"), ProjectFactory()
+    user = MembershipFactory(project=mine).user  # an editor: the services check roles
     SynthesisFactory(project=theirs, code="MAPI-1")
-    batch = services.synthesis_create(project=mine, code="MAPI-1", date=D)  # was "already exists"
+    batch = services.synthesis_create(user=user, project=mine, code="MAPI-1", date=D)  # was "already exists"
     assert Synthesis.objects.filter(code="MAPI-1").count() == 2 and batch.project == mine
     with pytest.raises(ValidationError) as err:
-        services.synthesis_create(project=mine, code="MAPI-1", date=D)
+        services.synthesis_create(user=user, project=mine, code="MAPI-1", date=D)
     assert err.value.message_dict == {"code": ["a batch with this code already exists"]}
     assert "Secret" not in str(err.value)
 
