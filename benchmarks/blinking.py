@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/blinking.py                      # 6000 x 512 x 512 (3.1 GB) and 3000 frames
     .venv/bin/python benchmarks/blinking.py --frames 600 --size 256   # quick check
     .venv/bin/python benchmarks/blinking.py --external            # also on `dask scheduler` + 2 `dask worker`
+    .venv/bin/python benchmarks/blinking.py --other-frames 24000 --skip-plain   # (e) on 24 000 frames (12.6 GB)
 
 Generates the movies under ``benchmarks/data/`` (git-ignored; reused when present), then runs every
 measurement in a fresh subprocess so each peak RSS (VmHWM, from /proc) belongs to that measurement alone:
@@ -13,7 +14,8 @@ measurement in a fresh subprocess so each peak RSS (VmHWM, from /proc) belongs t
     worker processes, cluster start-up included;
 (c) b / a;
 (d) peak RSS of the driver and of each worker, and their sum;
-(e) (a), (b), (d) again on a movie of half the length (memory must not grow with length);
+(e) (a), (b), (d), (g) again on a movie of half the length, or of ``--other-frames`` (memory must not grow
+    with length, time should grow linearly);
 (f) a plain implementation: load the whole movie with tifffile, mean projection, the same detection,
     traces and np.corrcoef per particle, the same per-trace analysis; and the speed-up b vs f.
 
@@ -365,33 +367,44 @@ def main(argv=None) -> int:
     p.add_argument("--dir", type=Path, default=ROOT / "benchmarks" / "data")
     p.add_argument("--repeat", type=int, default=3, help="runs of (a) and (b); the fastest is reported")
     p.add_argument("--skip-plain", action="store_true")
-    p.add_argument("--skip-half", action="store_true")
+    p.add_argument("--skip-half", action="store_true", help="no (e)")
+    p.add_argument(
+        "--other-frames",
+        type=int,
+        help="(e) on a movie of this many frames instead of half (e.g. 24000: 12.6 GB at 512 x 512)",
+    )
     p.add_argument("--external", action="store_true", help="also run (b) on dask scheduler + workers")
     args = p.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
-    need = args.frames * args.size**2 * 2 * (1.5 if not args.skip_half else 1.0)
+    other_frames = args.other_frames or args.frames // 2
+    need = (args.frames + (0 if args.skip_half else other_frames)) * args.size**2 * 2
     free = shutil.disk_usage(args.dir).free
     if need > 0.8 * free:
         raise SystemExit(f"need {need / 1e9:.1f} GB in {args.dir}, {free / 1e9:.1f} GB free")
     full = args.dir / f"movie_{args.frames}x{args.size}x{args.size}.tif"
     generate(full, args.frames, args.size, args.particles)
-    half = args.dir / f"movie_{args.frames // 2}x{args.size}x{args.size}.tif"
+    half = args.dir / f"movie_{other_frames}x{args.size}x{args.size}.tif"
     if not args.skip_half:
-        generate(half, args.frames // 2, args.size, args.particles)
+        generate(half, other_frames, args.size, args.particles)
     print(
         f"machine: {os.cpu_count()} cores; movie {full.name} {full.stat().st_size / 1e9:.2f} GB; warm page cache"
     )
     res = measure(full, args, f"{args.frames} frames")
     if not args.skip_half:
-        print(f"(e) the same at {args.frames // 2} frames:")
-        res_half = measure(half, args, f"{args.frames // 2} frames")
-        grow = sum([res["b"]["driver_mb"], *res["b"]["workers_mb"]]) / sum(
-            [res_half["b"]["driver_mb"], *res_half["b"]["workers_mb"]]
+        print(f"(e) the same at {other_frames} frames:")
+        res_half = measure(half, args, f"{other_frames} frames")
+        grow = sum([res_half["b"]["driver_mb"], *res_half["b"]["workers_mb"]]) / sum(
+            [res["b"]["driver_mb"], *res["b"]["workers_mb"]]
         )
-        print(f"(e) peak RSS ratio {args.frames} / {args.frames // 2} frames = {grow:.2f}   (flat = 1)")
+        linear = other_frames / args.frames
         print(
-            f"(e) cold command line: peak RSS ratio {res['g']['driver_mb'] / res_half['g']['driver_mb']:.2f}, "
-            f"time ratio {res['g']['seconds'] / res_half['g']['seconds']:.2f}   (flat = 1, linear = 2)"
+            f"(e) pipeline: peak RSS ratio {other_frames} / {args.frames} frames = {grow:.2f}   (flat = 1), "
+            f"time ratio {res_half['b']['seconds'] / res['b']['seconds']:.2f}, sum pass "
+            f"{res_half['a']['seconds'] / res['a']['seconds']:.2f}   (linear = {linear:g})"
+        )
+        print(
+            f"(e) cold command line: peak RSS ratio {res_half['g']['driver_mb'] / res['g']['driver_mb']:.2f}, "
+            f"time ratio {res_half['g']['seconds'] / res['g']['seconds']:.2f}   (flat = 1, linear = {linear:g})"
         )
     if not args.skip_plain:
         f = _run_phase("plain", str(full))
