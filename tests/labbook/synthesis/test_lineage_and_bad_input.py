@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 
+from labbook.projects.models import Role
 from labbook.synthesis import services
 from labbook.synthesis.models import BatchLink, PostTreatment, Synthesis
-from labbook.projects.models import Role
 from tests.labbook.factories import MembershipFactory, ProjectFactory, StockFactory, SynthesisFactory
 
 D = dt.date(2022, 10, 4)
@@ -74,7 +74,7 @@ def test_lineage_cycles_are_refused(project, user):
     )
     with pytest.raises(ValidationError, match="would make a cycle"):
         services.link_create(user=user, parent=portion, child=a, fraction=0.1)
-    assert BatchLink.objects.count() == 2
+    assert BatchLink.objects.filter(project=project).count() == 2
 
 
 def test_taking_more_than_a_whole_batch_is_refused_and_nothing_is_half_saved(project, user):
@@ -90,7 +90,7 @@ def test_taking_more_than_a_whole_batch_is_refused_and_nothing_is_half_saved(pro
             ],
         )
     assert not Synthesis.objects.filter(code__in=["P1", "P2"]).exists()
-    assert not BatchLink.objects.exists()
+    assert not BatchLink.objects.filter(project=project).exists()
 
 
 def test_a_refused_pool_creates_no_pool(project, user):
@@ -98,7 +98,7 @@ def test_a_refused_pool_creates_no_pool(project, user):
     with pytest.raises(ValidationError):
         services.batches_pool(user=user, project=project, code="POOL", date=D, parents=[a, (b, 1.5)])
     assert not Synthesis.objects.filter(code="POOL").exists()
-    assert not BatchLink.objects.exists()
+    assert not BatchLink.objects.filter(project=project).exists()
 
 
 def test_duplicate_batch_codes_are_refused_with_a_clear_message(project, user):
@@ -123,7 +123,7 @@ def test_wrong_units_in_a_treatment_are_refused_and_nothing_is_saved(project, us
     ]
     with pytest.raises(ValidationError, match="must not be negative"):
         services.treatment_create(user=user, batch=batch, stock=stock, code="T", date=D, volume_added="-1 uL")
-    assert not PostTreatment.objects.exists()
+    assert not PostTreatment.objects.filter(project=project).exists()
 
 
 def test_treatment_of_a_portion_without_iodide_on_record_is_refused(project, user):

@@ -8,11 +8,9 @@ Cl:I = 0, 3.4, 8.5, 17.1 % (the paper rounds to 0/3/9/17) and ethanol/toluene = 
 
 import pytest
 
-from labbook.demo import load_paper_series
 from labbook.synthesis.models import PostTreatment
 from labbook.synthesis.services import treatment_plan
 from labbook.units import format_quantity
-from tests.labbook.factories import UserFactory
 
 EXPECTED = [  # volume added (uL), Cl:I (%), ethanol/toluene (% v/v)
     (0, 0.0, 0.0),
@@ -22,9 +20,7 @@ EXPECTED = [  # volume added (uL), Cl:I (%), ethanol/toluene (% v/v)
 ]
 
 
-@pytest.fixture
-def series(db):
-    return load_paper_series(user=UserFactory(), with_files=False)
+# ``series``: the demo series loaded once for this package (conftest.py), as load_demo does
 
 
 def test_cl_to_i_and_ethanol_fraction_come_out_as_in_the_paper(series):
