@@ -48,6 +48,7 @@ class ProjectAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["created_at", "frozen_at", "frozen_by", "freeze_reason", "freeze_actions"]
     inlines = [MembershipInline]
+    actions = ["export_eln"]
 
     def get_queryset(self, request):
         return projects_for(request.user)
@@ -88,6 +89,12 @@ class ProjectAdmin(admin.ModelAdmin):
             return format_html('<a class="button" href="{}">Unfreeze (superusers)…</a>', url)
         url = reverse("admin:projects_project_freeze", args=[obj.pk])
         return format_html('<a class="button" href="{}">Freeze this project…</a>', url)
+
+    @admin.action(description="Export as .eln (a background job; download it from its archive job)")
+    def export_eln(self, request, queryset):
+        from labbook.archives.admin import export_projects_eln
+
+        export_projects_eln(self, request, queryset)
 
     def get_urls(self):
         return [
@@ -424,6 +431,27 @@ class ProjectScopedInline(admin.TabularInline):
 
     formset = ProjectInlineFormSet
     service = None
+
+    # roles in the parent's project decide, as for ProjectScopedAdmin (not Django's model perms)
+    def has_view_permission(self, request, obj=None):
+        if not _active_staff(request):
+            return False
+        if obj is None:
+            return projects_for(request.user).exists()
+        return has_role(request.user, obj.project, Role.VIEWER)
+
+    def has_add_permission(self, request, obj=None):
+        if not _active_staff(request):
+            return False
+        if obj is None or obj.pk is None:
+            return _writable_projects(request.user).exists()
+        return can_edit(request.user, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_add_permission(request, obj)
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
