@@ -43,6 +43,7 @@ install-test: $(VENV)/.installed-test
 # DEBUG stays off (static files and BokehJS come through WhiteNoise).
 demo: install
 	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py collectstatic --no-input -v 0
 	$(PY) manage.py load_demo
 	$(PY) manage.py serve_demo $(HOST):$(PORT)
 

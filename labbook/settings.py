@@ -175,7 +175,8 @@ STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on a missing root before collectstatic
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # hashed names (far-future caching) once collectstatic ran; plain names before (labbook/pages/staticfiles.py)
+    "staticfiles": {"BACKEND": "labbook.pages.staticfiles.StaticStorage"},
 }
 # Serve static files from the installed packages without collectstatic (development, make demo);
 # production sets WHITENOISE_USE_FINDERS=0 and serves what collectstatic gathered (and compressed).

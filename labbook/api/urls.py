@@ -1,9 +1,10 @@
 """/api/: one router for every app's viewsets, tokens, comparisons, the schema and offline docs."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from labbook.api.schema import CachedSchemaView
 from labbook.api.views import ComparisonView, ObtainTokenView, TokenViewSet
 from labbook.characterization.api.views import RunViewSet
 from labbook.devices.api.views import DeviceViewSet, MeasurementViewSet
@@ -43,7 +44,7 @@ urlpatterns = [
     path("", include(router.urls)),
     path("auth/token/", ObtainTokenView.as_view(), name="obtain-token"),
     path("comparisons/", ComparisonView.as_view(), name="comparisons"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", CachedSchemaView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
 ]

@@ -37,6 +37,32 @@ def test_docs_are_served_from_the_installed_packages(series, api):
         assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html, path
 
 
+
+def test_schema_is_generated_once_per_process_and_the_cache_is_bounded(series, api, monkeypatch):
+    from labbook.api import schema as cached
+
+    monkeypatch.setattr(cached, "_schemas", {})
+    calls = []
+    real = SchemaGenerator.get_schema
+
+    def counted(self, *args, **kwargs):  # the real generator, counted
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counted)
+    first = api.get("/api/schema/", {"format": "json"})
+    second = api.get("/api/schema/", {"format": "json"})
+    assert first.status_code == second.status_code == 200 and first.content == second.content
+    assert len(calls) == 1
+    assert first["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    yaml = api.get("/api/schema/")  # YAML by default: kept apart from the JSON
+    assert yaml.status_code == 200 and yaml.content.startswith(b"openapi: 3") and len(calls) == 2
+    # ?version= is free text: schemas for it are generated each time, never kept beyond MAX_KEPT
+    for v in range(3 * cached.MAX_KEPT):
+        assert api.get("/api/schema/", {"format": "json", "version": f"v{v}"}).status_code == 200
+    assert len(cached._schemas) <= cached.MAX_KEPT
+    assert api.get("/api/schema/", {"format": "json"}).content == first.content
+
 # --- schemathesis: generated requests against the schema -------------------------------------------
 schemathesis = pytest.importorskip("schemathesis")
 
