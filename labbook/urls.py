@@ -9,6 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("files/", include("labbook.files.urls")),
     path("api/", include("labbook.api.urls")),
+    path("archives/", include("labbook.archives.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("labbook.synthesis.urls")),
     path("", include("labbook.characterization.urls")),

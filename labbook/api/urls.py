@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from labbook.api.schema import CachedSchemaView
 from labbook.api.views import ComparisonView, ObtainTokenView, TokenViewSet
+from labbook.archives.api.views import ArchiveJobViewSet
 from labbook.characterization.api.views import RunViewSet
 from labbook.devices.api.views import DeviceViewSet, MeasurementViewSet
 from labbook.files.api.views import RawFileViewSet
@@ -39,6 +40,7 @@ router.register("results/spectra", results.SpectrumResultViewSet, basename="spec
 router.register("results/xrd", results.XRDResultViewSet, basename="xrdresult")
 router.register("results/artifacts", results.ResultArtifactViewSet, basename="resultartifact")
 router.register("tokens", TokenViewSet, basename="token")
+router.register("archive-jobs", ArchiveJobViewSet, basename="archivejob")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -1,6 +1,19 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
-from labbook.archives.models import ElnImport, FreezeEvent, ImportedRecord
+from labbook.archives.jobs import (
+    archive_export_submit,
+    archive_import_submit,
+    archive_jobs_for,
+    may_create_projects,
+)
+from labbook.archives.models import ArchiveJob, ElnImport, FreezeEvent, ImportedRecord
+from labbook.projects.permissions import RecordNotFound
 from labbook.projects.selectors import projects_for
 
 
@@ -51,3 +64,121 @@ class ElnImportAdmin(_ReadOnlyScoped):
     @admin.display(description="signature", ordering="signature")
     def signature_display(self, obj):
         return obj.signature_text
+
+
+# ----------------------------------------------------------------------------------------------
+# .eln exports and imports as background jobs (labbook.archives.jobs decides who may)
+# ----------------------------------------------------------------------------------------------
+def _refusal(exc) -> str:
+    return "; ".join(getattr(exc, "messages", None) or [str(exc)])
+
+
+def export_projects_eln(modeladmin, request, queryset) -> None:
+    """The Project admin's action "Export as .eln": one background export per selected project,
+    refused (with the reason, as on the page and in the API) where the user is not its admin."""
+    for project in queryset:
+        try:
+            job, created = archive_export_submit(user=request.user, project=project)
+        except (PermissionDenied, RecordNotFound) as exc:
+            text = "not a member of the project" if isinstance(exc, RecordNotFound) else _refusal(exc)
+            modeladmin.message_user(request, f"{project} not exported: {text}", messages.ERROR)
+            continue
+        url = reverse("admin:archives_archivejob_change", args=[job.pk])
+        modeladmin.message_user(
+            request,
+            format_html(
+                '{} export of {}: <a href="{}">archive job {}</a> (the .eln to download there once done)',
+                "started the" if created else "already running:",
+                project,
+                url,
+                job.pk,
+            ),
+            messages.SUCCESS,
+        )
+
+
+class ArchiveImportForm(forms.Form):
+    file = forms.FileField(label=".eln file", help_text="an archive exported by labbook or another ELN")
+    slug = forms.CharField(
+        required=False, max_length=80, help_text="the new project's slug (default: the archive's)"
+    )
+
+
+@admin.register(ArchiveJob)
+class ArchiveJobAdmin(admin.ModelAdmin):
+    """Exports and imports run by the job worker. "Add" is the import: upload a .eln (users who may
+    create projects); exports start from the Project admin's action. Read-only otherwise;
+    superusers delete old jobs (with their files)."""
+
+    list_display = ["id", "kind", "what", "status", "progress_bar", "requested_by", "created_at", "download"]
+    list_filter = ["kind", "status"]
+    search_fields = ["file_name", "project__name", "error"]
+    readonly_fields = [f.name for f in ArchiveJob._meta.fields if f.name != "id"] + ["download"]
+
+    def get_queryset(self, request):
+        return archive_jobs_for(request.user)
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_staff and may_create_projects(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser and (obj is None or not obj.is_active)
+
+    @admin.display(description="project or file")
+    def what(self, obj):
+        return obj.project or obj.imported_project or obj.file_name
+
+    @admin.display(description="progress")
+    def progress_bar(self, obj):
+        return format_html(
+            '<progress value="{}" max="1" title="{}"></progress> {}',
+            f"{obj.progress:.3f}",
+            obj.progress_message,
+            obj.error or obj.progress_message,
+        )
+
+    @admin.display(description="archive")
+    def download(self, obj):
+        if obj.kind == "export" and obj.status == "succeeded" and obj.file_path:
+            try:
+                url = reverse("archives:download", args=[obj.pk])
+            except NoReverseMatch:  # a site without the pages
+                return obj.file_name
+            return format_html('<a href="{}">{}</a>', url, obj.file_name)
+        return "—"
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """The import: upload a .eln; the worker imports it as a new project."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ArchiveImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job = archive_import_submit(
+                    user=request.user, upload=form.cleaned_data["file"], slug=form.cleaned_data["slug"]
+                )
+            except ValidationError as exc:
+                if hasattr(exc, "error_dict"):
+                    for name, errors in exc.message_dict.items():
+                        form.add_error(name if name in form.fields else None, errors)
+                else:
+                    form.add_error(None, exc.messages)
+            else:
+                self.message_user(request, f"{job.file_name} uploaded; the worker imports it (job {job.pk})")
+                return redirect("admin:archives_archivejob_change", job.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": "Import a .eln as a new project",
+        }
+        return TemplateResponse(request, "admin/archives/archivejob/import.html", context)

@@ -30,7 +30,10 @@ from labbook.projects.models import Project
 from labbook.projects.signals import restoring_backup
 
 ROOT = "labbook-backup"
-EXCLUDE = ["contenttypes", "auth.permission", "sessions", "admin.logentry"]
+#: archive jobs and their files (MEDIA_ROOT/archive-jobs/) are not backed up: an export is made
+#: again in seconds, an upload is removed once imported
+EXCLUDE = ["contenttypes", "auth.permission", "sessions", "admin.logentry", "archives.archivejob"]
+SKIP_MEDIA = ("archive-jobs",)
 
 
 class BackupError(ElnError):
@@ -56,6 +59,8 @@ def backup_create(out: Path | str) -> Path:
         zf.writestr(f"{ROOT}/db.json", db)
         for path in sorted(p for p in media.rglob("*") if p.is_file() and not p.is_symlink()):
             rel = path.relative_to(media).as_posix()
+            if rel.split("/", 1)[0] in SKIP_MEDIA:
+                continue
             h = hashlib.sha256()
             info = zipfile.ZipInfo(f"{ROOT}/media/{rel}", (1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED

@@ -71,6 +71,20 @@ PUBLISHER = {
 }
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
+#: bytes per read and write while copying files into or out of an archive
+CHUNK = 4 << 20
+
+#: formats that are compressed already (deflating them again costs time and saves nothing)
+COMPRESSED_SUFFIXES = (
+    ".png", ".jpg", ".jpeg", ".gif", ".webp", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".zip",
+    ".7z", ".npz", ".eln", ".pdf", ".docx", ".xlsx", ".pptx", ".odt", ".ods", ".mp4", ".mkv", ".h5",
+)  # fmt: skip
+#: text formats: deflated (fast, level 1) whatever their size; they shrink 3-10 fold
+TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".json", ".xy", ".xrdml", ".xml", ".md", ".html", ".asc")
+#: a binary file this large is stored as it is: deflating a TIFF movie runs at ~15 MB/s (level 6)
+#: or ~75 MB/s (level 1) for a 45 % saving, storing it at the disk's speed (benchmarks/eln_export.py)
+STORE_ABOVE = 1 << 20
+
 #: UN/CEFACT Common Codes (Recommendation 20) for the units our columns are declared in
 UNIT_CODES = {
     "uL": "4G",
@@ -202,11 +216,23 @@ def _property(node_id: str, f: models.Field, obj, ids, persons) -> dict:
     return pv
 
 
-def _stored_file(node_id: str, storage_name: str, media_type: str) -> tuple[dict, Callable]:
-    """The File node of a file in the default storage (an analysis artifact) and its opener."""
+@dataclass(frozen=True)
+class Payload:
+    """A file to copy into the archive: its path in the crate, how to open it, its size and the
+    SHA-256 its File node states (checked again while the bytes are copied)."""
+
+    path: str
+    open: Callable
+    size: int
+    sha256: str
+    media_type: str = ""
+
+
+def _stored_file(node_id: str, storage_name: str, media_type: str) -> tuple[dict, Payload]:
+    """The File node of a file in the default storage (an analysis artifact) and its payload."""
     h, size = hashlib.sha256(), 0
     with default_storage.open(storage_name, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
             h.update(chunk)
             size += len(chunk)
     name = posixpath.basename(storage_name)
@@ -218,7 +244,8 @@ def _stored_file(node_id: str, storage_name: str, media_type: str) -> tuple[dict
         "contentSize": str(size),
         "sha256": h.hexdigest(),
     }
-    return node, lambda: default_storage.open(storage_name, "rb")
+    opener = lambda: default_storage.open(storage_name, "rb")  # noqa: E731
+    return node, Payload(node["@id"], opener, size, node["sha256"], media_type)
 
 
 def _job_inputs(node_id: str, job: AnalysisJob, ids) -> dict:
@@ -245,8 +272,8 @@ def _record_name(obj) -> str:
     return str(obj)
 
 
-def build_graph(project: Project) -> tuple[list[dict], list[tuple[str, Callable]]]:
-    """The RO-Crate graph of ``project`` and the (path in crate, opener) pairs to add to the zip.
+def build_graph(project: Project) -> tuple[list[dict], list[Payload]]:
+    """The RO-Crate graph of ``project`` and the files (:class:`Payload`) to add to the zip.
 
     Raw files travel as File nodes of their RawFile dataset; analysis results (jobs with their
     inputs, parameters and analysis version, blinking analyses, particles, fits, device metrics)
@@ -255,7 +282,7 @@ def build_graph(project: Project) -> tuple[list[dict], list[tuple[str, Callable]
     ids = _dataset_ids(project)
     persons: dict[int, dict] = {}
     datasets, properties, files = [], [], []
-    payload: list[tuple[str, Callable]] = []
+    payload: list[Payload] = []
     for model, qs in project_records(project):
         m2ms = model._meta.many_to_many
         for obj in qs.select_related("created_by").prefetch_related(*[m.name for m in m2ms]):
@@ -305,14 +332,14 @@ def build_graph(project: Project) -> tuple[list[dict], list[tuple[str, Callable]
                     }
                 )
                 ds["hasPart"].append({"@id": file_id})
-                payload.append((file_id, obj.open))
+                payload.append(Payload(file_id, obj.open, obj.size, obj.sha256, obj.media_type))
             if isinstance(obj, ResultArtifact):
                 for key, media_type in (("storage_name", "application/x-npy"), ("preview_name", "image/png")):
                     if getattr(obj, key):
-                        node, opener = _stored_file(node_id, getattr(obj, key), media_type)
+                        node, item = _stored_file(node_id, getattr(obj, key), media_type)
                         files.append(node)
                         ds["hasPart"].append({"@id": node["@id"]})
-                        payload.append((node["@id"], opener))
+                        payload.append(item)
                         # where it is in the archive, not in this instance's storage
                         pv = next(p for p in pvs if p["propertyID"] == key)
                         pv["value"], pv["valueReference"] = node["@id"], {"@id": node["@id"]}
@@ -342,33 +369,101 @@ def build_graph(project: Project) -> tuple[list[dict], list[tuple[str, Callable]
     return graph, payload
 
 
-def eln_export(*, project: Project, user, out: Path | str, sign: bool = True) -> Path:
+def compression_for(name: str, media_type: str, size: int) -> tuple[int, int | None]:
+    """(zip compress type, level) of a file in an export: small files deflated; text deflated
+    fast; compressed formats and large binary files (TIFF movies, arrays) stored as they are."""
+    lower = name.lower()
+    if lower.endswith(COMPRESSED_SUFFIXES):
+        return zipfile.ZIP_STORED, None
+    if size < STORE_ABOVE:
+        return zipfile.ZIP_DEFLATED, 6
+    if lower.endswith(TEXT_SUFFIXES) or (media_type or "").startswith("text/"):
+        return zipfile.ZIP_DEFLATED, 1
+    return zipfile.ZIP_STORED, None
+
+
+class ExportError(ValidationError):
+    """A project that cannot be exported as it is (a stored file damaged); the message says why."""
+
+
+#: a progress report: (fraction done 0..1, what is being done)
+Progress = Callable[[float, str], None]
+
+
+def _no_progress(fraction: float, message: str = "") -> None:
+    pass
+
+
+def _copy_into(
+    zf: zipfile.ZipFile, root: str, item: Payload, done: int, total: int, progress: Progress
+) -> int:
+    """Copy one file into the zip in chunks (never whole in memory), hashing it on the way: a stored
+    file whose bytes are not the ones its record states is refused rather than exported."""
+    info = zipfile.ZipInfo(f"{root}/{item.path}", _ZIP_TIME)
+    info.compress_type, level = compression_for(item.path, item.media_type, item.size)
+    info._compresslevel = level  # compress_level on Python 3.13+, _compresslevel before; both set it
+    info.file_size = item.size  # lets zipfile choose ZIP64 up front for files over 4 GiB
+    h, size = hashlib.sha256(), 0
+    with item.open() as src, zf.open(info, "w", force_zip64=item.size >= zipfile.ZIP64_LIMIT) as dst:
+        for chunk in iter(lambda: src.read(CHUNK), b""):
+            h.update(chunk)
+            dst.write(chunk)
+            size += len(chunk)
+            progress(0.05 + 0.95 * (done + size) / max(total, 1), f"{item.path.rsplit('/', 1)[-1]}")
+    if size != item.size or h.hexdigest() != item.sha256:
+        raise ExportError(
+            f"{item.path}: the stored bytes ({size} bytes, sha256 {h.hexdigest()[:12]}...) are not the "
+            f"recorded ones ({item.size} bytes, sha256 {item.sha256[:12]}...); restore the file from a "
+            "backup before exporting"
+        )
+    return size
+
+
+def eln_export(
+    *, project: Project, user, out: Path | str, sign: bool = True, progress: Progress | None = None
+) -> Path:
     """Write ``project`` to the ``.eln`` file ``out``. Needs the viewer role.
+
+    Streaming: each file is copied into the zip in chunks of :data:`CHUNK` and hashed on the way
+    (a file whose bytes no longer match its recorded SHA-256 stops the export: ExportError), so
+    memory does not grow with the archive; large binary files are stored, small and text files
+    deflated (:func:`compression_for`), so the speed approaches the disk's. ``progress(fraction,
+    message)`` is called as the bytes go (fraction by bytes written). The archive is written to
+    ``out.part`` and renamed when complete.
 
     ``sign``: add ``ro-crate-metadata.json.minisig``, a minisign signature of the metadata by the
     archive signing key (the format's proposal); the metadata holds every file's sha256, so the
     signature covers the files too."""
     require_role(user, project, Role.VIEWER)
+    progress = progress or _no_progress
     out = Path(out)
+    progress(0.0, "describing the records")
     graph, payload = build_graph(project)
     metadata = json.dumps({"@context": CONTEXT, "@graph": graph}, indent=1, ensure_ascii=False).encode()
     root = project.slug
+    total = sum(item.size for item in payload)
     tmp = out.with_name(out.name + ".part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(zipfile.ZipInfo(f"{root}/{METADATA}", _ZIP_TIME), metadata, zipfile.ZIP_DEFLATED)
-        if sign:
-            comment = f"timestamp:{int(timezone.now().timestamp())} file:{METADATA} labbook project:{root}"
-            zf.writestr(
-                zipfile.ZipInfo(f"{root}/{METADATA}.minisig", _ZIP_TIME),
-                minisign_sign(metadata, trusted_comment=comment),
-                zipfile.ZIP_DEFLATED,
-            )
-        for path, opener in payload:
-            info = zipfile.ZipInfo(f"{root}/{path}", _ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with opener() as src, zf.open(info, "w") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-    tmp.replace(out)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(zipfile.ZipInfo(f"{root}/{METADATA}", _ZIP_TIME), metadata, zipfile.ZIP_DEFLATED)
+            if sign:
+                comment = (
+                    f"timestamp:{int(timezone.now().timestamp())} file:{METADATA} labbook project:{root}"
+                )
+                zf.writestr(
+                    zipfile.ZipInfo(f"{root}/{METADATA}.minisig", _ZIP_TIME),
+                    minisign_sign(metadata, trusted_comment=comment),
+                    zipfile.ZIP_DEFLATED,
+                )
+            progress(0.05, f"{len(payload)} files, {total} bytes")
+            done = 0
+            for item in payload:
+                done += _copy_into(zf, root, item, done, total, progress)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    progress(1.0, f"{out.name}: {out.stat().st_size} bytes")
     return out
 
 
@@ -647,15 +742,58 @@ class _Importer:
         #: RawFiles that are labbook records of their own (marked with their dataset's node)
         self.record_files: set[int] = set()
         self.used: set[str] = set()  # zip names already imported
-        self.extracted = 0
+        #: zip name -> (temporary file, its SHA-256, its size), extracted before the transaction
+        self.extracted: dict[str, tuple[Path, str, int]] = {}
+        self.n_extracted = 0
         self.notes: dict[str, list[str]] = {"missing_parts": [], "absent_files": []}
         self.new_storage: list[str] = []  # result artifacts written to the storage
 
     # files -------------------------------------------------------------------------------
+    def extract_all(self, path: Path | str, progress: Progress) -> str:
+        """Copy every file of the archive (but the crate's own) to the temporary folder in chunks,
+        hashing each, before any row is written; return the SHA-256 of the archive itself.
+        ``progress`` goes from 0 to 0.9 with the bytes read."""
+        crate = {f"{self.a.root}/{name}" for name in _CRATE_FILES}
+        infos = [info for name, info in sorted(self.a.members.items()) if name not in crate]
+        archive_size = Path(path).stat().st_size
+        total = archive_size + sum(info.file_size for info in infos)
+        h, done = hashlib.sha256(), 0
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                h.update(chunk)
+                done += len(chunk)
+                progress(0.9 * done / max(total, 1), "checking the archive's SHA-256")
+        for info in infos:
+            name, base = posixpath.basename(info.filename), done
+            target, digest, size = self._extract(
+                info, lambda n, name=name, base=base: progress(0.9 * (base + n) / max(total, 1), name)
+            )
+            self.extracted[info.filename] = (target, digest, size)
+            done += size
+        return h.hexdigest()
+
+    def _extract(self, info: zipfile.ZipInfo, report: Callable[[int], None] | None = None):
+        """One zip entry to a temporary file, in chunks: (path, SHA-256, size); refuses an entry
+        that holds more bytes than its header says."""
+        self.n_extracted += 1
+        target = self.tmpdir / f"{self.n_extracted:06d}"
+        h, size = hashlib.sha256(), 0
+        with self.a.zf.open(info) as src, target.open("wb") as dst:
+            for chunk in iter(lambda: src.read(CHUNK), b""):
+                size += len(chunk)
+                if size > info.file_size:
+                    raise ElnError(f"file {info.filename!r} is larger than the archive says")
+                h.update(chunk)
+                dst.write(chunk)
+                if report is not None:
+                    report(size)
+        return target, h.hexdigest(), size
+
     def extract_checked(self, node: dict) -> tuple[Path, str, bool]:
-        """Copy a File node's bytes to a temporary file, checking its size and its sha256 when the
-        archive gives one (the format makes it optional: without one the file is unverified).
-        Returns the temporary path, the bytes' SHA-256 and whether it was verified."""
+        """The temporary copy of a File node's bytes, checked against its size and its sha256 when
+        the archive gives one (the format makes it optional: without one the file is unverified).
+        Returns the temporary path (the caller removes it), the bytes' SHA-256 and whether it was
+        verified."""
         info = self.a.member(node["@id"])
         self.used.add(info.filename)
         expected = node.get("sha256")
@@ -667,17 +805,8 @@ class _Importer:
             raise ElnError(
                 f"file {node['@id']!r} has a sha256 that is not 64 hex digits ({_one_line(repr(expected), 80)})"
             )
-        self.extracted += 1
-        target = self.tmpdir / f"{self.extracted:06d}"
-        h, size = hashlib.sha256(), 0
-        with self.a.zf.open(info) as src, target.open("wb") as dst:
-            for chunk in iter(lambda: src.read(1 << 20), b""):
-                size += len(chunk)
-                if size > info.file_size:
-                    raise ElnError(f"file {node['@id']!r} is larger than the archive says")
-                h.update(chunk)
-                dst.write(chunk)
-        digest = h.hexdigest()
+        extracted = self.extracted.pop(info.filename, None)  # each extracted copy is used once
+        target, digest, size = extracted if extracted is not None else self._extract(info)
         if expected is not None and digest != expected.strip().lower():
             raise ElnError(f"file {node['@id']!r} does not match its sha256 (checksum mismatch)")
         declared = node.get("contentSize")  # an int or a string of bytes, both are written
@@ -1042,15 +1171,24 @@ class _Importer:
         return out
 
 
-def eln_import(*, path: Path | str, user, slug: str | None = None) -> Project:
+def eln_import(
+    *, path: Path | str, user, slug: str | None = None, progress: Progress | None = None
+) -> Project:
     """Import the ``.eln`` at ``path`` as a new project administered by ``user``.
 
     Everything is checked first and written in one transaction: a refused archive (ElnError, a
     ValidationError) leaves no project, no record and no new blob behind. The import itself is
     kept as an :class:`ElnImport` (``project.eln_imports``): the exporting ELN, the signature,
-    what came in and which files had no sha256 to check them against."""
+    what came in and which files had no sha256 to check them against.
+
+    The bytes are read before the transaction opens (every file extracted in chunks to a temporary
+    folder and hashed), with ``progress(fraction, message)`` reported as they go; the transaction
+    then only writes rows and stores the extracted files, so it stays short."""
+    progress = progress or _no_progress
     try:
-        return _eln_import(path=path, user=user, slug=slug)
+        project = _eln_import(path=path, user=user, slug=slug, progress=progress)
+        progress(1.0, f"imported as {project.slug}")
+        return project
     except ElnError:
         raise
     except ValidationError as exc:  # a record or the project refused by full_clean()
@@ -1096,15 +1234,8 @@ def _slug_for(archive: Archive, root: dict) -> str:
     return slugify(archive.root)[:80].strip("-") or "imported"
 
 
-def _file_sha256(path: Path | str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _eln_import(*, path: Path | str, user, slug: str | None) -> Project:
+def _eln_import(*, path: Path | str, user, slug: str | None, progress: Progress) -> Project:
+    progress(0.0, "checking the archive")
     archive = open_archive(path)
     labels = {m._meta.label: m for m in domain_models()}
     root = archive.nodes[_root_id(archive.nodes[METADATA])]
@@ -1116,6 +1247,10 @@ def _eln_import(*, path: Path | str, user, slug: str | None) -> Project:
     importer = _Importer(archive, user, Path(tempfile.mkdtemp(prefix="eln-import-")), source)
     try:
         signature = check_signature(archive)
+        if Project.objects.filter(models.Q(slug=slug) | models.Q(name=name)).exists():  # before the bytes
+            raise ElnError(f"a project {name!r} ({slug}) exists already; import it under another slug")
+        archive_sha256 = importer.extract_all(path, progress)
+        progress(0.9, f"writing the records and {len(importer.extracted)} files")
         with transaction.atomic():
             if Project.objects.filter(models.Q(slug=slug) | models.Q(name=name)).exists():
                 raise ElnError(
@@ -1128,7 +1263,7 @@ def _eln_import(*, path: Path | str, user, slug: str | None) -> Project:
             record = ElnImport.objects.create(
                 project=project,
                 file_name=Path(path).name[:255],
-                archive_sha256=_file_sha256(path),
+                archive_sha256=archive_sha256,
                 source=source,
                 source_url=source_url,
                 imported_by=user,

@@ -1,4 +1,5 @@
-"""Freeze records: who froze or unfroze a project, when, why, and the signed manifest of a freeze.
+"""Freeze records: who froze or unfroze a project, when, why, and the signed manifest of a freeze;
+``.eln`` imports and the records they brought; ``.eln`` exports and imports run as background jobs.
 
 The project itself carries its current state (``Project.frozen_at/frozen_by/freeze_reason``); a
 :class:`FreezeEvent` row is kept for every freeze and unfreeze, so the reasons survive an unfreeze.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 from labbook.projects.models import Project
 
@@ -116,3 +119,91 @@ class ImportedRecord(models.Model):
         from django.apps import apps
 
         return apps.get_model(self.model)._base_manager.filter(pk=self.object_id).first()
+
+
+class ArchiveJobKind(models.TextChoices):
+    EXPORT = "export", "export a project as .eln"
+    IMPORT = "import", "import a .eln as a new project"
+
+
+class ArchiveJobStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+
+
+ARCHIVE_JOB_ACTIVE = (ArchiveJobStatus.QUEUED, ArchiveJobStatus.RUNNING)
+
+
+class ArchiveJob(models.Model):
+    """A ``.eln`` export or import run in the background by the job worker
+    (:mod:`labbook.archives.jobs`): who asked, how far it is, and the file it made or was given.
+
+    An export's archive stays at ``file_path`` (under MEDIA_ROOT) for download by the project's
+    members; an import's upload is removed once the import has run, and ``imported_project`` names
+    the project it made. Not a project record: it is not exported, frozen or backed up."""
+
+    kind = models.CharField(max_length=10, choices=ArchiveJobKind.choices)
+    status = models.CharField(
+        max_length=10, choices=ArchiveJobStatus.choices, default=ArchiveJobStatus.QUEUED, db_index=True
+    )
+    project = models.ForeignKey(
+        Project,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="archive_jobs",
+        help_text="the project exported",
+    )
+    imported_project = models.ForeignKey(
+        Project,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="the project an import made",
+    )
+    slug = models.CharField(max_length=80, blank=True, help_text="import: the new project's slug, if given")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file_name = models.CharField(max_length=255, help_text="the archive's name (download or upload)")
+    file_path = models.CharField(max_length=500, blank=True, help_text="where it is, relative to MEDIA_ROOT")
+    file_size = models.PositiveBigIntegerField(null=True, blank=True, help_text="bytes")
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    progress = models.FloatField(default=0.0, help_text="0 to 1")
+    progress_message = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=100, blank=True, help_text="host:pid of the worker running it")
+    task_id = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        what = self.project or self.file_name
+        return f"{self.get_kind_display()} #{self.pk}: {what} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ARCHIVE_JOB_ACTIVE
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+@receiver(post_delete, sender=ArchiveJob)
+def _remove_archive_job_files(sender, instance: ArchiveJob, **kwargs) -> None:
+    """A deleted job (or one of a deleted project) takes its archive or upload with it."""
+    from labbook.archives.jobs import remove_job_files
+
+    remove_job_files(instance)

@@ -1,15 +1,19 @@
 import base64
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from analysis import simulate
 from labbook.characterization.models import CharacterizationRun
-from labbook.demo import load_paper_series
+from labbook.demo import DEMO_FILES, load_paper_series
 from labbook.devices.models import Device, DeviceMeasurement
 from labbook.files.services import raw_file_store
+from labbook.jobs.models import AnalysisJob, JobStatus
+from labbook.jobs.services import job_execute, job_submit
 from labbook.notebook.models import NotebookEntry
 from labbook.projects.models import Membership, Project, Role
 from labbook.synthesis import services
@@ -160,3 +164,45 @@ def series(admin_user):
 def paper_series(admin_user):
     """The paper's full demo series (no raw files)."""
     return load_paper_series(user=admin_user, with_files=False)
+
+
+def _store(project, path: Path, user):
+    with path.open("rb") as fh:
+        return raw_file_store(project=project, fileobj=fh, original_name=path.name, user=user)
+
+
+@pytest.fixture
+def analysed(paper_series, admin_user, tmp_path):
+    """The demo series with a blinking analysis of a small simulated movie, a TRPL fit and an XRD
+    result, each run as the worker would."""
+    movie = simulate.simulate_movie(
+        300, (32, 32), n_particles=3, kinds=("qTSB", "BB"), edge_px=(3,), spacing_px=8, seed=4,
+        alpha_on=1.0, alpha_off=1.0, mu_on_per_s=0.3, mu_off_per_s=0.3,
+    )  # fmt: skip
+    simulate.write_movie_tiff(tmp_path / "m.tif", movie)
+    jobs = [
+        job_submit(
+            kind="blinking",
+            files={"movie": _store(paper_series, tmp_path / "m.tif", admin_user)},
+            run=CharacterizationRun.objects.get(project=paper_series, code="R-3Cl-BLINK"),
+            user=admin_user,
+        ),
+        job_submit(
+            kind="trpl",
+            files={
+                "decay": _store(paper_series, DEMO_FILES / "trpl_3pct_cl.csv", admin_user),
+                "irf": _store(paper_series, DEMO_FILES / "trpl_irf.csv", admin_user),
+            },
+            run=CharacterizationRun.objects.get(project=paper_series, code="R-3Cl-TRPL"),
+            user=admin_user,
+        ),
+        job_submit(
+            kind="xrd",
+            files={"data": _store(paper_series, DEMO_FILES / "xrd_17pct_cl.xrdml", admin_user)},
+            run=CharacterizationRun.objects.get(project=paper_series, code="R-17Cl-XRD"),
+            user=admin_user,
+        ),
+    ]
+    for job in jobs:
+        assert job_execute(job.pk) == JobStatus.SUCCEEDED, AnalysisJob.objects.get(pk=job.pk).log
+    return paper_series

@@ -10,61 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import simulate
 from labbook.archives.eln import ElnError, eln_export, eln_import
 from labbook.archives.eln_checks import eln_problems
 from labbook.archives.records import domain_models, record_content
-from labbook.characterization.models import CharacterizationRun
-from labbook.demo import DEMO_FILES
-from labbook.files.services import raw_file_store
 from labbook.jobs.models import AnalysisJob, JobStatus
-from labbook.jobs.services import job_execute, job_submit
 from labbook.projects.models import Project
 from labbook.results.models import BlinkingAnalysis, LifetimeFit, Particle, ResultArtifact, XRDResult
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("signing_key")]
-
-
-def _store(project, path: Path, user):
-    with path.open("rb") as fh:
-        return raw_file_store(project=project, fileobj=fh, original_name=path.name, user=user)
-
-
-@pytest.fixture
-def analysed(paper_series, admin_user, tmp_path):
-    """The demo series with a blinking analysis of a small simulated movie, a TRPL fit and an XRD
-    result, each run as the worker would."""
-    movie = simulate.simulate_movie(
-        300, (32, 32), n_particles=3, kinds=("qTSB", "BB"), edge_px=(3,), spacing_px=8, seed=4,
-        alpha_on=1.0, alpha_off=1.0, mu_on_per_s=0.3, mu_off_per_s=0.3,
-    )  # fmt: skip
-    simulate.write_movie_tiff(tmp_path / "m.tif", movie)
-    jobs = [
-        job_submit(
-            kind="blinking",
-            files={"movie": _store(paper_series, tmp_path / "m.tif", admin_user)},
-            run=CharacterizationRun.objects.get(project=paper_series, code="R-3Cl-BLINK"),
-            user=admin_user,
-        ),
-        job_submit(
-            kind="trpl",
-            files={
-                "decay": _store(paper_series, DEMO_FILES / "trpl_3pct_cl.csv", admin_user),
-                "irf": _store(paper_series, DEMO_FILES / "trpl_irf.csv", admin_user),
-            },
-            run=CharacterizationRun.objects.get(project=paper_series, code="R-3Cl-TRPL"),
-            user=admin_user,
-        ),
-        job_submit(
-            kind="xrd",
-            files={"data": _store(paper_series, DEMO_FILES / "xrd_17pct_cl.xrdml", admin_user)},
-            run=CharacterizationRun.objects.get(project=paper_series, code="R-17Cl-XRD"),
-            user=admin_user,
-        ),
-    ]
-    for job in jobs:
-        assert job_execute(job.pk) == JobStatus.SUCCEEDED, AnalysisJob.objects.get(pk=job.pk).log
-    return paper_series
 
 
 def _results(project) -> dict:

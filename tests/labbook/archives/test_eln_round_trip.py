@@ -103,3 +103,61 @@ def test_export_import_as_a_new_project_export_gives_the_same_records_and_files(
     assert ElnImport.objects.get(project=other).source == "labbook"
     # and the original is untouched
     assert _contents(project) == _contents(Project.objects.get(pk=project.pk))
+
+
+# --- the same round trip through the web: the API's background jobs, run as the worker runs them ---
+from tests.labbook.archives.test_eln_results import _results  # noqa: E402
+
+
+def _api_export(client, project, tmp_path, name):
+    from labbook.archives.jobs import archive_job_execute
+
+    response = client.post("/api/archive-jobs/export/", {"project": project.pk}, format="json")
+    assert response.status_code == 202, response.content
+    assert archive_job_execute(response.json()["id"]) == "succeeded"
+    job = client.get(response.json()["url"]).json()
+    assert job["progress"] == 1.0 and job["download_url"]
+    download = client.get(job["download_url"])
+    assert download.status_code == 200
+    path = tmp_path / name
+    with path.open("wb") as fh:
+        for chunk in download.streaming_content:  # streamed, as a browser receives it
+            fh.write(chunk)
+    return path
+
+
+def test_the_round_trip_through_the_api_jobs_gives_the_same_records_results_and_files(
+    analysed, admin_user, tmp_path
+):
+    """Export -> download -> upload as a new project -> export -> download, each a job of the API
+    run as the worker runs it: the same records, the same analysis results and byte-identical files.
+    (The importer must be allowed to create projects: the project's admin is a superuser here, so
+    the records' authors, who become the importing user, are the same people on both sides.)"""
+    from rest_framework.test import APIClient
+
+    from labbook.archives.jobs import archive_job_execute
+
+    admin_user.is_superuser = True
+    admin_user.save()
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    first = _api_export(api, analysed, tmp_path, "first.eln")
+    with first.open("rb") as fh:
+        response = api.post("/api/archive-jobs/import/", {"file": fh, "slug": "web-copy"}, format="multipart")
+    assert response.status_code == 202, response.content
+    assert archive_job_execute(response.json()["id"]) == "succeeded"
+    job = api.get(response.json()["url"]).json()
+    assert (
+        job["status"] == "succeeded" and job["progress"] == 1.0 and job["imported_project_slug"] == "web-copy"
+    )
+    other = Project.objects.get(slug="web-copy")
+    second = _api_export(api, other, tmp_path, "second.eln")
+
+    graph1, files1 = _read(first)
+    graph2, files2 = _read(second)
+    assert _records(graph1) == _records(graph2)
+    assert files1 == files2, "byte-identical files"
+    records = lambda p: {k: v for k, v in _contents(p).items() if not k.startswith(("jobs.", "results."))}  # noqa: E731
+    assert records(other) == records(analysed)
+    # the analyses and their results by content (a job's name carries its id: compared without it)
+    assert _results(other) == _results(analysed) and _results(other)["results.Particle"]

@@ -19,11 +19,13 @@ from django.core.management.base import BaseCommand
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
+from labbook.archives.jobs import archive_jobs_fail_stale
 from labbook.jobs.services import HEARTBEAT_S, jobs_requeue_stale, worker_beat, worker_gone
 
 
 class ReportingWorker(Worker):
-    """django-tasks-db's worker loop, writing one line per analysis job: id, kind, outcome, time."""
+    """django-tasks-db's worker loop, writing one line per job: id, kind, outcome, time (analysis
+    jobs, and the .eln exports and imports of labbook.archives.tasks)."""
 
     def __init__(self, *args, write, **kwargs):
         super().__init__(*args, **kwargs)
@@ -37,7 +39,13 @@ class ReportingWorker(Worker):
 
         try:
             job_id = int(db_task_result.args_kwargs["args"][0])
-            job = AnalysisJob.objects.filter(pk=job_id).values("kind", "status", "error").first() or {}
+            if db_task_result.task_path.startswith("labbook.archives."):
+                from labbook.archives.models import ArchiveJob
+
+                row = ArchiveJob.objects.filter(pk=job_id).values("kind", "status", "error").first() or {}
+                job_id, job = f"archive-{job_id}", {**row, "kind": f"eln {row.get('kind', '?')}"}
+            else:
+                job = AnalysisJob.objects.filter(pk=job_id).values("kind", "status", "error").first() or {}
         except Exception:  # a task that is not an analysis job, or a database hiccup: say what we know
             job_id = db_task_result.id
             job = {"kind": db_task_result.task_path, "status": db_task_result.status}
@@ -81,6 +89,9 @@ class Command(BaseCommand):
         requeued = jobs_requeue_stale()
         if requeued:
             self.stdout.write(f"re-queued jobs of stopped workers: {requeued}")
+        stale = archive_jobs_fail_stale()  # .eln exports and imports: failed, to be asked for again
+        if stale:
+            self.stdout.write(f"failed archive jobs of stopped workers: {stale}")
         stop = threading.Event()
 
         def sweep():
@@ -89,6 +100,7 @@ class Command(BaseCommand):
             try:
                 while not stop.wait(sweep_interval):
                     jobs_requeue_stale()
+                    archive_jobs_fail_stale()
             finally:
                 connection.close()
 
