@@ -33,3 +33,14 @@ def test_collectstatic_gives_hashed_names_that_browsers_keep_for_a_year(client, 
     admin_css = staticfiles_storage.url("admin/css/base.css")
     assert re.fullmatch(r"/static/admin/css/base\.[0-9a-f]{12}\.css", admin_css)
     assert "immutable" in client.get(admin_css)["Cache-Control"]
+
+
+def test_the_favicon_is_served_at_the_root_and_linked_from_every_page(client, settings, tmp_path):
+    settings.STATIC_ROOT = tmp_path / "empty"
+    (tmp_path / "empty").mkdir()
+    r = client.get("/favicon.ico")
+    assert r.status_code == 302 and r["Location"] == "/static/pages/favicon.ico"
+    icon = client.get(r["Location"])
+    body = b"".join(icon.streaming_content) if icon.streaming else icon.content
+    assert icon.status_code == 200 and body[:4] == b"\x00\x00\x01\x00"  # an ICO header
+    assert '<link rel="icon" href="/static/pages/favicon.ico">' in client.get("/accounts/login/").content.decode()
