@@ -31,7 +31,12 @@ sys.path.insert(0, str(ROOT))
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="labbook-weight-"))
     os.environ.update(
-        {"LABBOOK_VAR_DIR": str(work), "MEDIA_ROOT": str(work / "media"), "DEBUG": "0", "ALLOWED_HOSTS": "testserver"}
+        {
+            "LABBOOK_VAR_DIR": str(work),
+            "MEDIA_ROOT": str(work / "media"),
+            "DEBUG": "0",
+            "ALLOWED_HOSTS": "testserver",
+        }
     )
     os.environ.pop("DATABASE_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labbook.settings")
@@ -59,7 +64,9 @@ def main() -> int:
         return time.perf_counter() - t0, out
 
     client = Client()
-    cold_login, r = timed(lambda: client.post("/accounts/login/", {"username": "bench", "password": password}))
+    cold_login, r = timed(
+        lambda: client.post("/accounts/login/", {"username": "bench", "password": password})
+    )
     assert r.status_code == 302, r.status_code
     landing = r["Location"]
     cold_page, page = timed(lambda: client.get(landing))

@@ -60,7 +60,9 @@ def _batches(paths: list[Path], concurrency: int) -> list[list[Path]]:
     return [paths[i : i + concurrency] for i in range(0, len(paths), concurrency)]
 
 
-def _row(label: str, concurrency: int, wall: float, latencies: list[float], n: int, base: float | None) -> str:
+def _row(
+    label: str, concurrency: int, wall: float, latencies: list[float], n: int, base: float | None
+) -> str:
     per_min = 60 * n / wall
     gain = f"{per_min / base:5.2f}x" if base else "   1x"
     return (
@@ -140,7 +142,12 @@ def _django(database_url: str, media: Path) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     os.environ.update(
-        {"DATABASE_URL": database_url, "MEDIA_ROOT": str(media), "LABBOOK_VAR_DIR": str(media.parent), "DEBUG": "0"}
+        {
+            "DATABASE_URL": database_url,
+            "MEDIA_ROOT": str(media),
+            "LABBOOK_VAR_DIR": str(media.parent),
+            "DEBUG": "0",
+        }
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labbook.settings")
     import django
@@ -151,7 +158,9 @@ def _django(database_url: str, media: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
-def measure_jobs(address: str, paths: list[Path], database_url: str, work: Path) -> list[tuple[int, float, list[float]]]:
+def measure_jobs(
+    address: str, paths: list[Path], database_url: str, work: Path
+) -> list[tuple[int, float, list[float]]]:
     _django(database_url, work / "media")
     from django.contrib.auth import get_user_model
     from django.db import transaction
@@ -176,7 +185,10 @@ def measure_jobs(address: str, paths: list[Path], database_url: str, work: Path)
         workers = [
             subprocess.Popen(
                 [sys.executable, str(ROOT / "manage.py"), "jobs_worker", "-v", "0"],
-                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )  # fmt: skip
             for _ in range(concurrency)
         ]
@@ -200,7 +212,9 @@ def measure_jobs(address: str, paths: list[Path], database_url: str, work: Path)
                     raise SystemExit("jobs did not finish in 30 minutes")
                 time.sleep(0.1)
             wall = time.perf_counter() - t0
-            done = list(AnalysisJob.objects.filter(pk__in=ids).values("status", "started_at", "finished_at", "log"))
+            done = list(
+                AnalysisJob.objects.filter(pk__in=ids).values("status", "started_at", "finished_at", "log")
+            )
             failed = [d for d in done if d["status"] != JobStatus.SUCCEEDED]
             if failed:
                 raise SystemExit(f"{len(failed)} job(s) failed: {failed[0]['log'][-500:]}")
@@ -237,7 +251,9 @@ def main() -> int:
 
     paths = generate_movies(args.dir, args.movies, args.frames, args.size)
     gb = sum(q.stat().st_size for q in paths) / 1e9
-    print(f"machine: {os.cpu_count()} cores; {len(paths)} movies of {args.frames} x {args.size} x {args.size} ({gb:.1f} GB)")
+    print(
+        f"machine: {os.cpu_count()} cores; {len(paths)} movies of {args.frames} x {args.size} x {args.size} ({gb:.1f} GB)"
+    )
 
     with dask_client(n_workers=2) as client:
         from analysis.blinking import analyze_blinking_movie
@@ -259,14 +275,20 @@ def main() -> int:
         for c in CONCURRENCY:
             wall, lat = measure_processes(address, paths, c)
             base = base or 60 * len(paths) / wall
-            print(_row("(A2) external scheduler 2 workers, processes", c, wall, lat, len(paths), base), flush=True)
+            print(
+                _row("(A2) external scheduler 2 workers, processes", c, wall, lat, len(paths), base),
+                flush=True,
+            )
         if not args.skip_jobs:
             work = Path(tempfile.mkdtemp(prefix="labbook-throughput-"))
             try:
                 base = None
                 for c, wall, lat in measure_jobs(address, paths, args.database_url, work):
                     base = base or 60 * len(paths) / wall
-                    print(_row("(B) jobs_worker processes, one scheduler", c, wall, lat, len(paths), base), flush=True)
+                    print(
+                        _row("(B) jobs_worker processes, one scheduler", c, wall, lat, len(paths), base),
+                        flush=True,
+                    )
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     finally:

@@ -107,7 +107,8 @@ def _log_continuous_norm(alpha: float, mu: float, t_min: float, t_max: float | N
     def f(u):
         return np.exp((1 - alpha) * u - mu * np.exp(u) - c)
 
-    from scipy import integrate  # imported on first use: 0.2 s that a command line pays only when it gets here
+    # imported on first use: 0.2 s that a command line pays only when it gets here
+    from scipy import integrate
 
     val, _ = integrate.quad(f, u0, u1, limit=200, epsabs=0.0, epsrel=1e-11)
     return np.log(val) + c

@@ -29,7 +29,9 @@ class CachedSchemaView(SpectacularAPIView):
         with _lock:
             kept = _schemas.get(key)
             if kept is None:
-                generator = self.generator_class(urlconf=self.urlconf, api_version=version, patterns=self.patterns)
+                generator = self.generator_class(
+                    urlconf=self.urlconf, api_version=version, patterns=self.patterns
+                )
                 data = generator.get_schema(request=request, public=self.serve_public)
                 body = renderer.render(data, media_type, self.get_renderer_context())
                 content_type = f"{media_type}; charset={renderer.charset}" if renderer.charset else media_type

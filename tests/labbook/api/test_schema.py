@@ -37,7 +37,6 @@ def test_docs_are_served_from_the_installed_packages(series, api):
         assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html, path
 
 
-
 def test_schema_is_generated_once_per_process_and_the_cache_is_bounded(series, api, monkeypatch):
     from labbook.api import schema as cached
 
@@ -62,6 +61,7 @@ def test_schema_is_generated_once_per_process_and_the_cache_is_bounded(series, a
         assert api.get("/api/schema/", {"format": "json", "version": f"v{v}"}).status_code == 200
     assert len(cached._schemas) <= cached.MAX_KEPT
     assert api.get("/api/schema/", {"format": "json"}).content == first.content
+
 
 # --- schemathesis: generated requests against the schema -------------------------------------------
 schemathesis = pytest.importorskip("schemathesis")

@@ -43,4 +43,7 @@ def test_the_favicon_is_served_at_the_root_and_linked_from_every_page(client, se
     icon = client.get(r["Location"])
     body = b"".join(icon.streaming_content) if icon.streaming else icon.content
     assert icon.status_code == 200 and body[:4] == b"\x00\x00\x01\x00"  # an ICO header
-    assert '<link rel="icon" href="/static/pages/favicon.ico">' in client.get("/accounts/login/").content.decode()
+    assert (
+        '<link rel="icon" href="/static/pages/favicon.ico">'
+        in client.get("/accounts/login/").content.decode()
+    )
