@@ -305,8 +305,10 @@ class ProjectScopedAdmin(SimpleHistoryAdmin):
                 obj.created_by = request.user
             return super().save_model(request, obj, form, change)
         names = {f.name for f in obj._meta.concrete_fields if f.editable}
+        links = {f.name for f in obj._meta.many_to_many}  # set by the service too, with the record
         if change:
             changes = {name: getattr(obj, name) for name in form.changed_data if name in names}
+            changes.update({name: form.cleaned_data[name] for name in form.changed_data if name in links})
             saved = self.service.update(
                 obj,
                 user=request.user,
@@ -316,8 +318,16 @@ class ProjectScopedAdmin(SimpleHistoryAdmin):
             )
         else:
             fields = {name: getattr(obj, name) for name in form.fields if name in names}
+            fields.update({name: form.cleaned_data[name] for name in form.fields if name in links})
             saved = self.service.create(user=request.user, reason="admin: added", **fields)
         _adopt(obj, saved)
+
+    def save_related(self, request, form, formsets, change):
+        if self.service is None:
+            return super().save_related(request, form, formsets, change)
+        # the many-to-many fields were written by the service (save_model), not form.save_m2m()
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     def save_formset(self, request, form, formset, change):
         service = getattr(formset, "service", None)
