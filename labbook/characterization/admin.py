@@ -1,20 +1,17 @@
 from django.contrib import admin
 
+from labbook.characterization import services
 from labbook.characterization.models import CharacterizationRun
 from labbook.files.forms import UploadFilesAdminMixin
 from labbook.projects.admin import ProjectScopedAdmin, quantity_column
 
 
-class RawFileInline(admin.TabularInline):
-    model = CharacterizationRun.raw_files.through
-    extra = 0
-    verbose_name = "raw file"
-    verbose_name_plural = "raw files"
-    autocomplete_fields = ["rawfile"]
-
-
 @admin.register(CharacterizationRun)
 class CharacterizationRunAdmin(UploadFilesAdminMixin, ProjectScopedAdmin):
+    """Runs are written through labbook.characterization.services; their raw files are linked
+    (existing ones, of the run's project) or uploaded (raw_files_attach) on the same form."""
+
+    service = services.runs
     list_display = [
         "code",
         "technique",
@@ -30,8 +27,7 @@ class CharacterizationRunAdmin(UploadFilesAdminMixin, ProjectScopedAdmin):
     search_fields = ["code", "instrument", "notes", "sample__code", "sample__batch__code"]
     date_hierarchy = "date"
     list_select_related = ["sample__treatment", "operator", "project"]
-    exclude = ["raw_files"]
-    inlines = [RawFileInline]
+    autocomplete_fields = ["raw_files"]
     excitation_display = quantity_column("excitation_wavelength", description="excitation")
 
     def get_queryset(self, request):

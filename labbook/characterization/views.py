@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -12,10 +12,10 @@ from django.views.decorators.http import require_POST
 from labbook.characterization.filters import RunFilterSet
 from labbook.characterization.forms import AnalyseForm, AttachFilesForm
 from labbook.characterization.models import CharacterizationRun
-from labbook.files.services import raw_file_store
+from labbook.files.services import raw_files_attach, raw_files_attach_check
 from labbook.jobs.services import TECHNIQUE_KINDS, job_submit_natural, workers_alive
 from labbook.pages.lists import filtered_list
-from labbook.projects.models import Role
+from labbook.projects.models import ProjectFrozen, Role
 from labbook.projects.permissions import can_edit, require_role
 from labbook.projects.selectors import visible
 
@@ -113,32 +113,28 @@ def _submit(request, run, *, force: bool = False) -> None:
 @require_POST
 def run_attach(request, pk: int):
     run = get_object_or_404(_runs(request.user), pk=pk)
-    # refused before the upload is read; raw_file_store and job_submit check the same role again
-    require_role(request.user, run.project, Role.EDITOR)
+    try:  # refused before the upload is read: viewers 403, a frozen project 403 with the reason
+        raw_files_attach_check(user=request.user, target=run)
+    except ProjectFrozen as exc:
+        raise PermissionDenied(" ".join(exc.messages)) from None
     form = AttachFilesForm(request.POST, request.FILES)
     if not form.is_valid():
         for errors in form.errors.values():
             messages.error(request, "; ".join(errors))
         return redirect("characterization:run-detail", pk=run.pk)
-    stored = []
-    for f in form.cleaned_data["upload"]:
-        try:
-            raw = raw_file_store(
-                project=run.project,
-                fileobj=f,
-                original_name=f.name,
-                user=request.user,
-                media_type=getattr(f, "content_type", None),
-            )
-            run.raw_files.add(raw)
-        except ValidationError as exc:
-            messages.error(request, f"{f.name} refused: {'; '.join(exc.messages)}")
-            continue
-        stored.append(raw)
-    if stored:
-        messages.success(request, "stored " + ", ".join(r.original_name for r in stored))
-        if form.cleaned_data.get("analyse"):
-            _submit(request, run)
+    try:
+        stored = raw_files_attach(
+            user=request.user,
+            target=run,
+            files=form.cleaned_data["upload"],
+            reason="attached on the run page",
+        )
+    except ValidationError as exc:
+        messages.error(request, "nothing was stored: " + "; ".join(exc.messages))
+        return redirect("characterization:run-detail", pk=run.pk)
+    messages.success(request, "stored " + ", ".join(r.original_name for r in stored))
+    if form.cleaned_data.get("analyse"):
+        _submit(request, run)
     return redirect("characterization:run-detail", pk=run.pk)
 
 

@@ -4,6 +4,8 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 
+from labbook.files.services import raw_files_attach
+
 
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
@@ -36,8 +38,9 @@ class RawFileUploadForm(forms.ModelForm):
 
 class UploadFilesAdminMixin:
     """Adds "upload raw files" (and "analyse after upload") to a ModelAdmin of a record with
-    ``raw_files``: each upload goes through labbook.files.services.raw_file_store (streamed, hashed,
-    stored once per content); a refused file is reported and leaves nothing behind."""
+    ``raw_files``: the uploads go through labbook.files.services.raw_files_attach (role, freeze,
+    streamed with SHA-256, stored once per content, linked), all or nothing: a refused file is
+    shown on the form, and neither the files nor the record's other changes are saved."""
 
     form = RawFileUploadForm
 
@@ -47,28 +50,14 @@ class UploadFilesAdminMixin:
         uploads = form.cleaned_data.get("upload") or []
         if not uploads:
             return
-        from labbook.files.services import raw_file_store
-
-        stored = []
-        for f in uploads:
-            try:
-                raw = raw_file_store(
-                    project=obj.project,
-                    fileobj=f,
-                    original_name=f.name,
-                    user=request.user,
-                    media_type=getattr(f, "content_type", None),
-                )
-            except ValidationError as exc:
-                self.message_user(request, f"{f.name} refused: {'; '.join(exc.messages)}", messages.ERROR)
-                continue
-            obj.raw_files.add(raw)
-            stored.append(raw)
-        if stored:
-            self.message_user(
-                request, f"stored {len(stored)} file(s): " + ", ".join(r.original_name for r in stored)
-            )
-        if stored and form.cleaned_data.get("analyse"):
+        try:
+            stored = raw_files_attach(user=request.user, target=obj, files=uploads, reason="admin: uploaded")
+        except ValidationError as exc:
+            raise ValidationError({"upload": f"nothing was stored: {'; '.join(exc.messages)}"}) from None
+        self.message_user(
+            request, f"stored {len(stored)} file(s): " + ", ".join(r.original_name for r in stored)
+        )
+        if form.cleaned_data.get("analyse"):
             self.queue_analysis(request, obj)
 
     def queue_analysis(self, request, obj):

@@ -1,4 +1,11 @@
-"""Writing raw files: streamed to storage, hashed on the way, verified, stored once per content."""
+"""Writing raw files: streamed to storage, hashed on the way, verified, stored once per content.
+
+:func:`raw_files_attach` is every door's one upload path (the run page, the API, the admin,
+``manage.py ingest``): role, freeze, type, streamed with SHA-256, linked, all or nothing.
+:func:`raw_file_store` is its low-level storing primitive. The many-to-many link helpers here
+(``linked_record_*``, :func:`links_check`) are used by the services of runs, devices and notebook
+entries: links never cross projects.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,9 @@ import logging
 import mimetypes
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
@@ -20,6 +29,7 @@ from labbook.files.models import RawFile, blob_name
 from labbook.files.uploads import RefusedUpload
 from labbook.projects.models import Project, Role
 from labbook.projects.permissions import require_role
+from labbook.synthesis.services import RecordWriters, _authorise, _create, _delete, _update
 
 CHUNK = 1024 * 1024
 logger = logging.getLogger("labbook.files")
@@ -154,3 +164,248 @@ def raw_file_store(
                 default_storage.delete(stored_name)
             raise
     return raw
+
+
+# --- the doors' one upload path ----------------------------------------------------------------
+#: instrument files the readers know (analysis/readers.py), plus plain text and images
+RAW_FILE_SUFFIXES = (
+    ".tif", ".tiff", ".ptu", ".phu", ".sdt", ".csv", ".txt", ".tsv", ".dat", ".xrdml", ".xy",
+    ".json", ".png", ".jpg", ".jpeg", ".pdf", ".spe", ".xlsx",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file handed to :func:`raw_files_attach`: a name and a binary stream (or a path)."""
+
+    name: str
+    fileobj: BinaryIO | None = None
+    path: Path | None = None
+    media_type: str | None = None
+    size: int | None = None
+
+
+def _as_upload(item) -> Upload:
+    if isinstance(item, Upload):
+        return item
+    if isinstance(item, (str, os.PathLike)):
+        path = Path(item)
+        return Upload(name=path.name, path=path, size=path.stat().st_size)
+    if isinstance(item, tuple):  # (name, stream)
+        name, fileobj = item
+        return Upload(name=name, fileobj=fileobj, size=getattr(fileobj, "size", None))
+    # a Django UploadedFile (pages, admin, API) or any named binary stream
+    return Upload(
+        name=getattr(item, "name", "") or "",
+        fileobj=item,
+        media_type=getattr(item, "content_type", None),
+        size=getattr(item, "size", None),
+    )
+
+
+def _refusal(upload: Upload) -> str | None:
+    """Why ``upload`` is refused before a byte of it is stored (None: it may be stored)."""
+    name = os.path.basename(upload.name or "").strip()
+    if isinstance(upload.fileobj, RefusedUpload):  # cut off while it arrived (labbook.files.uploads)
+        return upload.fileobj.refusal
+    if not name:
+        return "a raw file needs a name"
+    if not name.lower().endswith(RAW_FILE_SUFFIXES):
+        return f"{name}: not a raw file type labbook reads; one of {', '.join(RAW_FILE_SUFFIXES)}"
+    if upload.size == 0:
+        return f"{name} is empty"
+    return None
+
+
+def _project_of(target) -> Project:
+    return target if isinstance(target, Project) else target.project
+
+
+def raw_files_attach_check(*, user, target) -> Project:
+    """Raise unless ``user`` may attach raw files to ``target``; return its (fresh) project.
+
+    The same checks :func:`raw_files_attach` starts with, for a door that refuses before it reads
+    an upload's body: RecordNotFound for non-members, RoleRequired for viewers, ProjectFrozen.
+    ``user=None`` is the command line (``manage.py ingest``): no role, but the freeze holds."""
+    if not isinstance(target, Project) and not hasattr(target, "raw_files"):
+        raise ValidationError({"target": f"{target} does not take raw files"})
+    project = Project.objects.get(pk=_project_of(target).pk)  # frozen since it was loaded?
+    if user is not None:
+        require_role(user, project, Role.EDITOR)
+    project.check_writable()
+    return project
+
+
+def _drop_orphan_blobs(shas) -> None:
+    """Delete the stored bytes of ``shas`` that no raw file row refers to (after a rollback)."""
+    for sha in set(shas):
+        name = blob_name(sha)
+        if not RawFile.objects.filter(sha256=sha).exists() and default_storage.exists(name):
+            default_storage.delete(name)
+
+
+def raw_files_attach(
+    *,
+    user,
+    target,
+    files: Iterable,
+    description: str = "",
+    reason: str = "",
+    progress: Callable[[str, int], None] | None = None,
+) -> list[RawFile]:
+    """Store ``files`` and link them to ``target``: every door's one upload path.
+
+    ``target`` is a record with ``raw_files`` (a characterisation run, a device, a device
+    measurement) or a Project (stored in it, linked to nothing). ``files`` are Django uploads,
+    :class:`Upload` items, ``(name, stream)`` pairs or paths. The user must be an editor of the
+    target's project, which must not be frozen; each file is streamed to storage with its SHA-256
+    (:func:`raw_file_store`: same bytes stored once) and must be a raw file type labbook reads.
+
+    All or nothing: one refused file (too large, wrong type, empty, unreadable) refuses them all,
+    and no row, link or newly written blob is left behind. The target's version goes up and its
+    history says who attached what, and why. ``progress(name, bytes_so_far)`` is called while a
+    file streams. Returns the raw files in the order given (an existing one for known content).
+    """
+    project = raw_files_attach_check(user=user, target=target)
+    uploads = [_as_upload(f) for f in files]
+    if not uploads:
+        raise ValidationError({"file": "no file to attach"})
+    refused = [why for why in map(_refusal, uploads) if why]
+    if refused:
+        raise ValidationError({"file": refused})
+    stored: list[RawFile] = []
+    try:
+        with transaction.atomic():
+            for upload in uploads:
+                report = None if progress is None else (lambda n, name=upload.name: progress(name, n))
+                if upload.path is not None:
+                    with upload.path.open("rb") as fh:
+                        raw = _store_one(project, upload, fh, user, description, report)
+                else:
+                    raw = _store_one(project, upload, upload.fileobj, user, description, report)
+                stored.append(raw)
+            if not isinstance(target, Project):
+                _link_files(target, stored, user=user, reason=reason)
+    except BaseException:
+        _drop_orphan_blobs(r.sha256 for r in stored)
+        raise
+    return stored
+
+
+def _store_one(project, upload: Upload, fileobj, user, description, progress) -> RawFile:
+    raw = raw_file_store(
+        project=project,
+        fileobj=fileobj,
+        original_name=upload.name,
+        user=user,
+        media_type=upload.media_type,
+        description=description,
+        progress=progress,
+    )
+    if raw.size == 0:
+        raise ValidationError({"file": f"{raw.original_name} is empty"})
+    return raw
+
+
+def _link_files(target, raws: list[RawFile], *, user, reason: str) -> None:
+    """Link ``raws`` to ``target``: one new version of it, with history (who, why, which files)."""
+    model = type(target)
+    current = model._base_manager.select_for_update().get(pk=target.pk)
+    linked = set(current.raw_files.filter(pk__in=[r.pk for r in raws]).values_list("pk", flat=True))
+    new = list({r.pk: r for r in raws if r.pk not in linked}.values())
+    if not new:
+        return
+    current.skip_history_when_saving = True  # one history row below, with the links in it
+    try:
+        current.raw_files.add(*new)
+    finally:
+        del current.skip_history_when_saving
+    current._history_user = user
+    current._change_reason = (reason or "attached " + ", ".join(r.original_name for r in new))[:100]
+    current.save(update_fields=["modified_at"])
+    target.version = current.version
+
+
+# --- many-to-many links (a run's raw files, a device's samples, an entry's records) -------------
+def links_check(project: Project, links: Mapping[str, Iterable]) -> None:
+    """Records linked many-to-many must be in ``project``: a project is the unit of visibility,
+    freezing and export. Raises ValidationError by field (the foreign keys are checked by
+    ``ProjectRecord.clean()``)."""
+    errors = {}
+    for name, linked in links.items():
+        others = sorted(str(o) for o in linked if getattr(o, "project_id", project.pk) != project.pk)
+        if others:
+            errors[name] = f"{', '.join(others)}: in another project than {project}"
+    if errors:
+        raise ValidationError(errors)
+
+
+def _link_names(model) -> set[str]:
+    return {f.name for f in model._meta.many_to_many}
+
+
+def _split_links(model, fields: dict) -> dict[str, list]:
+    """Pop the many-to-many values out of ``fields``."""
+    return {name: list(fields.pop(name) or []) for name in _link_names(model) if name in fields}
+
+
+def _links_set(obj, links: Mapping[str, list], *, user, reason: str) -> None:
+    obj._history_user = user  # the m2m_changed history rows say who and why too
+    obj._change_reason = reason[:100]
+    for name, values in links.items():
+        getattr(obj, name).set(values)
+
+
+def linked_record_create(model, *, user, project: Project, reason: str = "", **fields):
+    """Create a ``model`` record (role, freeze, full_clean, history: synthesis.services' steps)
+    and set its many-to-many links, which must be in ``project``."""
+    links = _split_links(model, fields)
+    _authorise(user, project)
+    links_check(project, links)
+    obj = _create(model, user=user, project=project, reason=reason, **fields)
+    _links_set(obj, {k: v for k, v in links.items() if v}, user=user, reason=reason or "created")
+    return obj
+
+
+def linked_record_update(obj, *, user, version, reason: str = "", **changes):
+    """Change ``obj`` if it is still at ``version`` (synthesis.services' steps), links included;
+    links given, and the ones it keeps when it moves to another project, must be in its project."""
+    model = type(obj)
+    links = _split_links(model, changes)
+    _authorise(user, obj.project)
+    project = changes.get("project") or obj.project
+    checked = dict(links)
+    if project.pk != obj.project_id:  # the links it keeps move with it
+        for name in _link_names(model) - set(links):
+            checked[name] = list(getattr(obj, name).all())
+    links_check(project, checked)
+    reason = reason or f"changed {', '.join(sorted([*changes, *links])) or 'nothing'}"
+    saved = _update(obj, user=user, version=version, reason=reason, changes=changes)
+    _links_set(saved, links, user=user, reason=reason)
+    return saved
+
+
+def linked_record_delete(obj, *, user, reason: str = "") -> None:
+    _delete(obj, user=user, reason=reason)
+
+
+# --- raw file records ----------------------------------------------------------------------------
+@transaction.atomic
+def raw_file_update(*, user, raw_file: RawFile, version, reason: str = "", **changes) -> RawFile:
+    """Rename or describe a raw file; its bytes, checksum and project never change."""
+    project = changes.get("project")
+    if project is not None and project.pk != raw_file.project_id:
+        raise ValidationError({"project": "a raw file stays in its project (upload it to the other one)"})
+    return linked_record_update(raw_file, user=user, version=version, reason=reason, **changes)
+
+
+@transaction.atomic
+def raw_file_delete(*, user, raw_file: RawFile, reason: str = "") -> None:
+    linked_record_delete(raw_file, user=user, reason=reason)
+
+
+def _raw_file_create(*, user, reason: str = "", **fields):
+    raise ValidationError("raw files are added by uploading them (raw_files_attach)")
+
+
+raw_files = RecordWriters(_raw_file_create, raw_file_update, raw_file_delete, "raw_file")

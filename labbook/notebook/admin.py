@@ -1,11 +1,16 @@
 from django.contrib import admin
 
+from labbook.notebook import services
 from labbook.notebook.models import NotebookEntry
 from labbook.projects.admin import ProjectScopedAdmin
 
 
 @admin.register(NotebookEntry)
 class NotebookEntryAdmin(ProjectScopedAdmin):
+    """Entries are written through labbook.notebook.services (the author is the writer unless
+    chosen); linked records must be in the entry's project."""
+
+    service = services.entries
     list_display = ["title", "author", "created_at", "modified_at", "project"]
     list_filter = ["author", "created_at", "project"]
     search_fields = ["title", "body"]
@@ -24,8 +29,3 @@ class NotebookEntryAdmin(ProjectScopedAdmin):
     @admin.display(description="preview")
     def rendered(self, obj):
         return obj.body_html()
-
-    def save_model(self, request, obj, form, change):
-        if not change and obj.author_id is None:
-            obj.author = request.user
-        super().save_model(request, obj, form, change)

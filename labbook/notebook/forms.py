@@ -1,4 +1,5 @@
-"""A notebook entry in Markdown, linked to the records it is about."""
+"""A notebook entry in Markdown, linked to the records it is about (saved by
+labbook.notebook.services.entry_create, which refuses links to another project's records)."""
 
 from django import forms
 
@@ -27,13 +28,3 @@ class EntryForm(forms.ModelForm):
             field.queryset = visible(field.queryset.model, user)
             field.required = False
             field.widget.attrs["size"] = 6
-
-    def clean(self):
-        data = super().clean()
-        project = data.get("project")
-        if project is not None:
-            for name in LINKS:
-                other = [str(o) for o in data.get(name) or [] if o.project_id != project.pk]
-                if other:
-                    self.add_error(name, f"not in project {project}: {', '.join(other)}")
-        return data

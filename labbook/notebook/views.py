@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
+from labbook.notebook import services
 from labbook.notebook.filters import EntryFilterSet
 from labbook.notebook.forms import LINKS, EntryForm
 from labbook.notebook.models import NotebookEntry
 from labbook.pages.lists import filtered_list
 from labbook.projects.selectors import visible
+from labbook.synthesis.views import add_errors
 
 DETAIL = {
     "batches": "synthesis:batch-detail",
@@ -44,15 +46,23 @@ def entry_list(request):
 def entry_create(request):
     initial = {name: request.GET.getlist(name) for name in LINKS if name in request.GET}
     form = EntryForm(request.POST or None, user=request.user, initial=initial)
+    if not form.fields["project"].queryset.exists():  # a viewer everywhere, or every project frozen
+        raise PermissionDenied("writing an entry needs the editor role in a project that is not frozen")
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            entry = form.save(commit=False)
-            entry.author = entry.created_by = request.user
-            entry.full_clean()
-            entry.save()
-            form.save_m2m()
-        messages.success(request, f"saved “{entry.title}”")
-        return redirect("notebook:entry-detail", pk=entry.pk)
+        data = dict(form.cleaned_data)
+        try:
+            entry = services.entry_create(
+                user=request.user,
+                project=data.pop("project"),
+                title=data.pop("title"),
+                reason="written on the notebook page",
+                **data,
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, f"saved “{entry.title}”")
+            return redirect("notebook:entry-detail", pk=entry.pk)
     return render(request, "notebook/entry_form.html", {"form": form, "title": "New notebook entry"})
 
 

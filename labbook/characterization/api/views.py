@@ -1,12 +1,14 @@
 """API viewset for characterisation runs."""
 
 from labbook.api.viewsets import RecordViewSet
+from labbook.characterization import services
 from labbook.characterization.api.serializers import RunSerializer
 from labbook.characterization.filters import RunFilterSet
 from labbook.characterization.models import CharacterizationRun
 
 
 class RunViewSet(RecordViewSet):
+    service = services.runs
     queryset = CharacterizationRun.objects.select_related("sample", "operator").prefetch_related(
         "raw_files", "jobs", "blinking_analyses", "lifetime_fits", "spectrum_results", "xrd_results"
     )

@@ -1,12 +1,14 @@
 """API viewsets for devices and device measurements."""
 
 from labbook.api.viewsets import RecordViewSet
+from labbook.devices import services
 from labbook.devices.api.serializers import DeviceSerializer, MeasurementSerializer
 from labbook.devices.filters import DeviceFilterSet, MeasurementFilterSet
 from labbook.devices.models import Device, DeviceMeasurement
 
 
 class DeviceViewSet(RecordViewSet):
+    service = services.devices
     queryset = Device.objects.select_related("operator").prefetch_related(
         "samples", "raw_files", "measurements"
     )
@@ -16,6 +18,7 @@ class DeviceViewSet(RecordViewSet):
 
 
 class MeasurementViewSet(RecordViewSet):
+    service = services.measurements
     queryset = DeviceMeasurement.objects.select_related("device", "operator").prefetch_related(
         "raw_files", "jobs", "metrics"
     )

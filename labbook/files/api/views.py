@@ -1,15 +1,14 @@
 """Raw files through the API: list, detail, download and streamed upload.
 
-An upload (multipart/form-data, field ``file``) is spooled to disk by Django's upload handlers,
-then :func:`labbook.files.services.raw_file_store` copies it to storage while hashing it (SHA-256),
-verifies it, and stores each content once. Over ``settings.RAW_FILE_MAX_BYTES`` it is refused with
-413: before the body is read when the request says its length, else as soon as the file passes the
-limit (:mod:`labbook.files.uploads`, the same for every door).
+An upload (multipart/form-data, field ``file``) goes through
+:func:`labbook.files.services.raw_files_attach`, the one upload path of every door: role, freeze,
+type, streamed to storage with its SHA-256, each content stored once, linked to its run, device or
+measurement. Over ``settings.RAW_FILE_MAX_BYTES`` it is refused with 413: before the body is read
+when the request says its length, else as soon as the file passes the limit
+(:mod:`labbook.files.uploads`, the same for every door).
 """
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import FileResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -23,15 +22,7 @@ from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.files.api.serializers import RawFileSerializer, RawFileUploadSerializer
 from labbook.files.filters import RawFileFilterSet
 from labbook.files.models import RawFile
-from labbook.files.services import RawFileDamaged, raw_file_open_checked, raw_file_store
-from labbook.projects.models import Role
-from labbook.projects.permissions import require_role
-
-#: instrument files the readers know (analysis/readers.py), plus plain text and images
-RAW_FILE_SUFFIXES = (
-    ".tif", ".tiff", ".ptu", ".phu", ".sdt", ".csv", ".txt", ".tsv", ".dat", ".xrdml", ".xy",
-    ".json", ".png", ".jpg", ".jpeg", ".pdf", ".spe", ".xlsx",
-)  # fmt: skip
+from labbook.files.services import RawFileDamaged, raw_file_open_checked, raw_files_attach
 
 
 class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
@@ -60,34 +51,17 @@ class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
         upload = RawFileUploadSerializer(data=request.data, context=self.get_serializer_context())
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
-        project = data["project"]
-        require_role(request.user, project, Role.EDITOR)
-        project.check_writable()
-        f = data["file"]
-        if not f.name.lower().endswith(RAW_FILE_SUFFIXES):
-            return Response(
-                {
-                    "file": [
-                        f"{f.name}: not a raw file type labbook reads; one of {', '.join(RAW_FILE_SUFFIXES)}"
-                    ]
-                },
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        target = data.get("run") or data.get("device") or data.get("measurement")
+        target = data.get("run") or data.get("device") or data.get("measurement") or data["project"]
         started = timezone.now()
+        reason = request.headers.get("X-Change-Reason", "").strip()
         try:
-            with transaction.atomic():
-                raw = raw_file_store(
-                    project=project,
-                    fileobj=f,
-                    original_name=f.name,
-                    user=request.user,
-                    media_type=getattr(f, "content_type", None),
-                    description=data.get("description", ""),
-                    max_bytes=settings.RAW_FILE_MAX_BYTES,
-                )
-                if target is not None:
-                    target.raw_files.add(raw)
+            (raw,) = raw_files_attach(
+                user=request.user,
+                target=target,
+                files=[data["file"]],
+                description=data.get("description", ""),
+                reason=reason or f"API upload of {data['file'].name}",
+            )
         except ValidationError as exc:
             if "larger than the limit" in " ".join(exc.messages):
                 raise PayloadTooLarge(" ".join(exc.messages)) from None

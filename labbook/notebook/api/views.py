@@ -1,19 +1,17 @@
 """API viewset for notebook entries."""
 
 from labbook.api.viewsets import RecordViewSet
+from labbook.notebook import services
 from labbook.notebook.api.serializers import EntrySerializer
 from labbook.notebook.filters import EntryFilterSet
 from labbook.notebook.models import NotebookEntry
 
 
 class EntryViewSet(RecordViewSet):
+    service = services.entries
     queryset = NotebookEntry.objects.select_related("author").prefetch_related(
         "batches", "treatments", "samples", "chemicals", "runs", "devices", "measurements", "raw_files"
     )
     serializer_class = EntrySerializer
     filterset_class = EntryFilterSet
     ordering_fields = ["created_at", "title", "modified_at"]
-
-    def perform_create(self, serializer):
-        serializer.validated_data.setdefault("author", self.request.user)
-        super().perform_create(serializer)

@@ -1,6 +1,6 @@
 """Uploads through every door are streamed and cut at RAW_FILE_MAX_BYTES: nothing past the limit is
-kept in memory or on disk, the refusal is reported, and a declared length over the limit is
-answered before the body is read."""
+kept in memory or on disk, the refusal is reported (and, all or nothing, no other file of the same
+upload is stored), and a declared length over the limit is answered before the body is read."""
 
 import io
 
@@ -91,9 +91,8 @@ def test_a_page_upload_over_the_limit_is_cut_off_and_reported(client, editor, ru
     files = [SimpleUploadedFile("big.csv", b"1,2\n" * 5000), SimpleUploadedFile("ok.csv", b"0,1\n1,2\n2,3\n")]
     r = client.post(url, {"upload": files}, follow=True)
     text = " ".join(str(m) for m in r.context["messages"])
-    assert "big.csv refused: big.csv is larger than the limit of 1000 bytes" in text
-    assert list(run.raw_files.values_list("original_name", flat=True)) == ["ok.csv"]
-    assert not RawFile.objects.filter(original_name="big.csv").exists()
+    assert "nothing was stored: big.csv is larger than the limit of 1000 bytes" in text
+    assert not run.raw_files.exists() and not RawFile.objects.exists()  # all or nothing
     assert spooled.get("big.csv", 0) <= 1000 and spooled["ok.csv"] == 12  # never spooled in full
 
 
@@ -139,14 +138,18 @@ def test_an_admin_upload_over_the_limit_is_refused_with_a_message(client, run, s
             "CharacterizationRun_raw_files-TOTAL_FORMS": "0",
             "CharacterizationRun_raw_files-INITIAL_FORMS": "0",
             "upload": [SimpleUploadedFile("big.csv", b"1,2\n" * 5000)],
+            "expected_version": run.version,
         }
     )
     for name in form.fields:
         if hasattr(form.fields[name], "unit") or name in ("frame_count",):
             value = form[name].value()
             data[name] = "" if value is None else form.fields[name].widget.format_value(value)
-    r = client.post(url, data, follow=True)
-    form_errors = r.context["adminform"].form.errors if "adminform" in r.context else None
-    text = " ".join(str(m) for m in r.context["messages"])
-    assert "big.csv refused: big.csv is larger than the limit of 1000 bytes" in text, (text, form_errors)
+    data["notes"] = "changed with the upload"
+    r = client.post(url, data)
+    assert r.status_code == 200  # the form again, with the refusal on the upload box
+    errors = r.context["adminform"].form.errors
+    assert "nothing was stored: big.csv is larger than the limit of 1000 bytes" in errors["upload"][0]
     assert not RawFile.objects.exists() and spooled.get("big.csv", 0) <= 1000
+    run.refresh_from_db()
+    assert run.notes != "changed with the upload"  # all or nothing: the record's change too

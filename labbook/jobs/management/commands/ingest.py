@@ -1,20 +1,25 @@
 """``manage.py ingest FOLDER --run CODE``: attach an instrument folder's files to a run (or measurement).
 
-Files are streamed into storage under their SHA-256 with a progress bar, verified, stored once per
-content; a file that fails (too large, unreadable) leaves nothing behind, the others go in. With
-``--match``, each file goes to the run whose code its name starts with (e.g. ``R-3Cl-TRPL_decay.csv``).
-With ``--analyse``, the run's natural analysis is queued afterwards.
+Files go through :func:`labbook.files.services.raw_files_attach`, the upload path of every door:
+streamed into storage under their SHA-256 with a progress bar, verified, stored once per content,
+linked, all or nothing per record (one refused file, too large or of an unknown type, leaves
+nothing of that record's files behind; other records' files go in). With ``--match``, each file
+goes to the run whose code its name starts with (e.g. ``R-3Cl-TRPL_decay.csv``). With
+``--user NAME`` the files are attached as that user (an editor of the project; the history says
+so); without it, as the command line. With ``--analyse``, the run's natural analysis is queued
+afterwards.
 """
 
 from pathlib import Path
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from labbook.characterization.models import CharacterizationRun
 from labbook.devices.models import DeviceMeasurement
-from labbook.files.services import raw_file_store
+from labbook.files.services import Upload, raw_files_attach
+from labbook.projects.permissions import RecordNotFound
 
 
 class Command(BaseCommand):
@@ -32,6 +37,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--pattern", default="*", help="glob of the files to take (default: all)")
         parser.add_argument("--analyse", action="store_true", help="queue the runs' analyses afterwards")
+        parser.add_argument("--user", help="attach as this user (must be an editor of the project)")
 
     def _run(self, key):
         qs = CharacterizationRun.objects.select_related("project")
@@ -40,22 +46,30 @@ class Command(BaseCommand):
             raise CommandError(f"no characterisation run {key!r}", returncode=2)
         return run
 
-    def handle(self, *args, folder, run, measurement, match, pattern, analyse, verbosity, **options):
+    def handle(
+        self, *args, folder, run, measurement, match, pattern, analyse, verbosity, user=None, **options
+    ):
         root = Path(folder)
         if not root.is_dir():
             raise CommandError(f"{folder}: not a folder", returncode=2)
         files = sorted(p for p in root.glob(pattern) if p.is_file())
         if not files:
             raise CommandError(f"{folder}: no files matching {pattern!r}", returncode=2)
-        targets = {}
+        who = None
+        if user:
+            from django.contrib.auth import get_user_model
+
+            who = get_user_model().objects.filter(username=user, is_active=True).first()
+            if who is None:
+                raise CommandError(f"no active user {user!r}", returncode=2)
+        targets: dict = {}
         if run:
-            target = self._run(run)
-            targets = {p: target for p in files}
+            targets[self._run(run)] = files
         elif measurement:
             target = DeviceMeasurement.objects.select_related("project").filter(pk=measurement).first()
             if target is None:
                 raise CommandError(f"no device measurement {measurement}", returncode=2)
-            targets = {p: target for p in files}
+            targets[target] = files
         else:
             runs = sorted(CharacterizationRun.objects.select_related("project"), key=lambda r: -len(r.code))
             for p in files:
@@ -63,46 +77,53 @@ class Command(BaseCommand):
                 if found is None:
                     self.stderr.write(f"skipped {p.name}: no run code starts its name")
                 else:
-                    targets[p] = found
+                    targets.setdefault(found, []).append(p)
         failed = 0
-        touched = set()
-        for path, target in targets.items():
-            size = path.stat().st_size
-            with (
-                tqdm(
-                    total=size,
+        touched = []
+        for target, paths in targets.items():
+            bars = {
+                p.name: tqdm(
+                    total=p.stat().st_size,
                     unit="B",
                     unit_scale=True,
-                    desc=path.name,
-                    disable=verbosity == 0 or size < 2**20,
+                    desc=p.name,
+                    disable=verbosity == 0 or p.stat().st_size < 2**20,
                     file=self.stderr,
-                ) as bar,
-                path.open("rb") as fh,
-            ):
-                seen = [0]
+                )
+                for p in paths
+            }
+            seen = dict.fromkeys(bars, 0)
 
-                def progress(n, bar=bar, seen=seen):
-                    bar.update(n - seen[0])
-                    seen[0] = n
+            def progress(name, n, bars=bars, seen=seen):
+                bars[name].update(n - seen[name])
+                seen[name] = n
 
-                try:
-                    raw = raw_file_store(
-                        project=target.project, fileobj=fh, original_name=path.name, progress=progress
-                    )
-                except ValidationError as exc:
-                    failed += 1
-                    self.stderr.write(f"refused {path.name}: {'; '.join(exc.messages)}")
-                    continue
-            target.raw_files.add(raw)
-            touched.add(target)
-            self.stdout.write(f"{path.name} -> {target} ({raw.sha256[:12]}…, {raw.size} bytes)")
+            try:
+                stored = raw_files_attach(
+                    user=who,
+                    target=target,
+                    files=[Upload(name=p.name, path=p, size=p.stat().st_size) for p in paths],
+                    reason=f"manage.py ingest {root.name}",
+                    progress=progress,
+                )
+            except (ValidationError, PermissionDenied, RecordNotFound) as exc:
+                failed += len(paths)
+                why = "; ".join(getattr(exc, "messages", None) or [str(exc) or "not allowed"])
+                self.stderr.write(f"refused {', '.join(p.name for p in paths)} for {target}: {why}")
+                continue
+            finally:
+                for bar in bars.values():
+                    bar.close()
+            touched.append(target)
+            for path, raw in zip(paths, stored, strict=True):
+                self.stdout.write(f"{path.name} -> {target} ({raw.sha256[:12]}…, {raw.size} bytes)")
         if analyse:
             from labbook.jobs.services import job_submit_natural, natural_kind
 
             for target in touched:
                 if natural_kind(target) is None:
                     continue
-                job = job_submit_natural(target=target)
+                job = job_submit_natural(target=target, user=who)
                 self.stdout.write(f"analysis job {job.pk} ({job.kind}) for {target}: {job.status}")
         if failed:
             raise CommandError(f"{failed} file(s) refused", returncode=2)
