@@ -85,6 +85,7 @@ def test_admin_upload_stores_attaches_and_queues(series, client):
             "excitation_wavelength": "485 nm",
             "photon_fluence": "1.9e14 1/cm^2",
             "analyse": "on",
+            "expected_version": run.version,
             "CharacterizationRun_raw_files-TOTAL_FORMS": "0",
             "CharacterizationRun_raw_files-INITIAL_FORMS": "0",
         }
