@@ -189,10 +189,18 @@ def _combine_many(*parts: MovieSums) -> MovieSums:
     return functools.reduce(combine_movie_sums, parts)
 
 
+def _combine_correlations(*parts: MovieSums | CorrelationSums) -> CorrelationSums:
+    """The correlation sums of adjacent chunks (or of partial sums), added; traces left out."""
+    sums = [p.correlation if isinstance(p, MovieSums) else p for p in parts]
+    return functools.reduce(combine_correlation_sums, sums)
+
+
 def tree_reduce(client, futures: list, *, split_every: int = 2, combine: Callable = _combine_many):
     """Reduce ordered futures with ``combine`` in a tree of fan-in ``split_every``, on the workers.
 
     Returns the future of the final result. Order is preserved: ``combine`` gets adjacent results.
+    Each level's combines have a higher priority than the level below and than the chunk reads
+    (priority 0), so a combine runs as soon as its inputs are ready.
     """
     if split_every < 2:
         raise AnalysisInputError(f"split_every: {split_every}, expected at least 2")
@@ -201,7 +209,9 @@ def tree_reduce(client, futures: list, *, split_every: int = 2, combine: Callabl
     while len(level) > 1:
         depth += 1
         level = [
-            client.submit(combine, *level[i : i + split_every], key=f"combine-{depth}-{i}-{id(level)}")
+            client.submit(
+                combine, *level[i : i + split_every], key=f"combine-{depth}-{i}-{id(level)}", priority=depth
+            )
             if len(level[i : i + split_every]) > 1
             else level[i]
             for i in range(0, len(level), split_every)
@@ -326,16 +336,27 @@ def compute_movie_sums(
     ranges = frame_ranges(info.frames, chunk)
     [layout_future] = client.scatter([layout], broadcast=True, hash=False)
     futures = [client.submit(read_chunk_sums, info, s, e, layout_future, pure=False) for s, e in ranges]
-    final = tree_reduce(client, futures, split_every=split_every)
-    if progress is not None:
-        sizes = {f.key: e - s for f, (s, e) in zip(futures, ranges, strict=True)}
-        for f in as_completed(futures):
-            if f.status == "error":
-                break
-            progress(sizes[f.key])
-    result = final.result()
+    # The correlation sums (one fixed-size set per chunk) are added in a tree on the workers; the traces
+    # (frames x particles, the only part that grows with the movie) come to this process chunk by chunk
+    # and are written into their place. Concatenating them up the tree instead made each worker hold two
+    # or three copies of the whole traces at the top levels (+140-250 MB per worker at 24 000 frames).
+    final = tree_reduce(client, futures, split_every=split_every, combine=_combine_correlations)
+    traces = background = None
+    for f in as_completed(futures):
+        part = f.result()  # an AnalysisInputError surfaces here, with the frame range
+        if traces is None:
+            traces = np.empty((info.frames, part.traces.shape[1]), dtype=part.traces.dtype)
+            background = np.empty((info.frames, part.background.shape[1]), dtype=part.background.dtype)
+        traces[part.start : part.stop] = part.traces
+        background[part.start : part.stop] = part.background
+        if progress is not None:
+            progress(part.stop - part.start)
+        del part, f
+    correlation = final.result()
+    if isinstance(correlation, MovieSums):  # a movie of one chunk: no combine ran
+        correlation = correlation.correlation
     del futures, final, layout_future
-    return result
+    return MovieSums(start=0, stop=info.frames, traces=traces, background=background, correlation=correlation)
 
 
 def compute_movie_sums_threads(
