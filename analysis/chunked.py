@@ -374,8 +374,8 @@ def compute_movie_sums_threads(
     pass over a 3 GB movie). The chunk code spends its time in numpy gathers and sums that release the
     GIL, so threads share the cores well. At most ``2 * n_threads`` chunks are in flight and finished
     ones are folded in order (correlation sums added, traces kept until one final concatenation), so
-    memory stays bounded by the chunk size as on the cluster. Results equal the cluster's: the same
-    chunk function, combined in the same order.
+    memory stays bounded by the chunk size as on the cluster (traces excepted: they are the result).
+    Results equal the cluster's up to the order of the correlation sums' additions.
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -383,7 +383,7 @@ def compute_movie_sums_threads(
         raise AnalysisInputError(f"workers: {n_threads}, expected at least 1")
     chunk = chunk_frames or default_chunk_frames(info)
     ranges = frame_ranges(info.frames, chunk)
-    traces, backgrounds, corr = [], [], None
+    traces = background = corr = None
     done: dict[int, MovieSums] = {}
     next_fold = 0
     with ThreadPoolExecutor(max_workers=int(n_threads), thread_name_prefix="movie-chunk") as pool:
@@ -401,14 +401,13 @@ def compute_movie_sums_threads(
                     progress(done[k].stop - done[k].start)
             while next_fold in done:
                 part = done.pop(next_fold)
-                traces.append(part.traces)
-                backgrounds.append(part.background)
+                if traces is None:  # written into place: no final concatenation (a second copy)
+                    traces = np.empty((info.frames, part.traces.shape[1]), dtype=part.traces.dtype)
+                    background = np.empty(
+                        (info.frames, part.background.shape[1]), dtype=part.background.dtype
+                    )
+                traces[part.start : part.stop] = part.traces
+                background[part.start : part.stop] = part.background
                 corr = part.correlation if corr is None else combine_correlation_sums(corr, part.correlation)
                 next_fold += 1
-    return MovieSums(
-        start=0,
-        stop=info.frames,
-        traces=np.concatenate(traces),
-        background=np.concatenate(backgrounds),
-        correlation=corr,
-    )
+    return MovieSums(start=0, stop=info.frames, traces=traces, background=background, correlation=corr)
