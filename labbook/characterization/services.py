@@ -14,8 +14,8 @@ from django.db import transaction
 from labbook.characterization.models import CharacterizationRun
 from labbook.files.services import linked_record_create, linked_record_delete, linked_record_update
 from labbook.projects.models import Project
+from labbook.projects.writes import RecordWriters
 from labbook.synthesis.models import Sample
-from labbook.synthesis.services import RecordWriters
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ from django.db import transaction
 from labbook.devices.models import Device, DeviceMeasurement
 from labbook.files.services import linked_record_create, linked_record_delete, linked_record_update
 from labbook.projects.models import Project
-from labbook.synthesis.services import RecordWriters
+from labbook.projects.writes import RecordWriters
 
 
 # --- devices -----------------------------------------------------------------------------------

@@ -29,7 +29,11 @@ from labbook.files.models import RawFile, blob_name
 from labbook.files.uploads import RefusedUpload
 from labbook.projects.models import Project, Role
 from labbook.projects.permissions import require_role
-from labbook.synthesis.services import RecordWriters, _authorise, _create, _delete, _update
+from labbook.projects.writes import RecordWriters
+from labbook.projects.writes import authorise as _authorise
+from labbook.projects.writes import record_create as _create
+from labbook.projects.writes import record_delete as _delete
+from labbook.projects.writes import record_update as _update
 
 CHUNK = 1024 * 1024
 logger = logging.getLogger("labbook.files")
@@ -357,7 +361,7 @@ def _links_set(obj, links: Mapping[str, list], *, user, reason: str) -> None:
 
 
 def linked_record_create(model, *, user, project: Project, reason: str = "", **fields):
-    """Create a ``model`` record (role, freeze, full_clean, history: synthesis.services' steps)
+    """Create a ``model`` record (role, freeze, full_clean, history: labbook.projects.writes)
     and set its many-to-many links, which must be in ``project``."""
     links = _split_links(model, fields)
     _authorise(user, project)
@@ -368,7 +372,7 @@ def linked_record_create(model, *, user, project: Project, reason: str = "", **f
 
 
 def linked_record_update(obj, *, user, version, reason: str = "", **changes):
-    """Change ``obj`` if it is still at ``version`` (synthesis.services' steps), links included;
+    """Change ``obj`` if it is still at ``version`` (labbook.projects.writes), links included;
     links given, and the ones it keeps when it moves to another project, must be in its project."""
     model = type(obj)
     links = _split_links(model, changes)

@@ -14,7 +14,7 @@ from django.db import transaction
 from labbook.files.services import linked_record_create, linked_record_delete, linked_record_update
 from labbook.notebook.models import NotebookEntry
 from labbook.projects.models import Project
-from labbook.synthesis.services import RecordWriters
+from labbook.projects.writes import RecordWriters
 
 #: the records an entry can be linked to (its many-to-many fields)
 LINKS = [f.name for f in NotebookEntry._meta.many_to_many]
