@@ -43,8 +43,8 @@ class ArchiveJobSerializer(serializers.ModelSerializer):
     def get_signature(self, job) -> str | None:
         if job.imported_project is None:
             return None
-        record = job.imported_project.eln_imports.first()
-        return record.signature_text if record else None
+        records = list(job.imported_project.eln_imports.all())  # prefetched by the view, newest first
+        return records[0].signature_text if records else None
 
 
 class ArchiveExportSerializer(StrictFieldsMixin, serializers.Serializer):

@@ -30,7 +30,7 @@ class ArchiveJobViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["created_at", "finished_at", "status", "kind", "progress"]
 
     def get_queryset(self):
-        return jobs.archive_jobs_for(self.request.user)
+        return jobs.archive_jobs_for(self.request.user).prefetch_related("imported_project__eln_imports")
 
     def _job(self, job, code):
         job = self.get_queryset().get(pk=job.pk)
