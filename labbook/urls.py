@@ -7,13 +7,13 @@ admin.site.index_title = "Lab notebook"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("files/", include("labbook.files.urls")),
+    path("files/", include("labbook.pages.files.urls")),
     path("api/", include("labbook.api.urls")),
     path("archives/", include("labbook.archives.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", include("labbook.synthesis.urls")),
-    path("", include("labbook.characterization.urls")),
-    path("", include("labbook.devices.urls")),
-    path("", include("labbook.notebook.urls")),
+    path("", include("labbook.pages.synthesis.urls")),
+    path("", include("labbook.pages.characterization.urls")),
+    path("", include("labbook.pages.devices.urls")),
+    path("", include("labbook.pages.notebook.urls")),
     path("", include("labbook.pages.urls")),
 ]

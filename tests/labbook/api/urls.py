@@ -4,6 +4,6 @@ the HTML pages' URLs."""
 from django.urls import include, path
 
 urlpatterns = [
-    path("files/", include("labbook.files.urls")),
+    path("files/", include("labbook.pages.files.urls")),
     path("api/", include("labbook.api.urls")),
 ]

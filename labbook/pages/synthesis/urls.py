@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labbook.synthesis import views
+from labbook.pages.synthesis import views
 
 app_name = "synthesis"
 urlpatterns = [

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from labbook.characterization.filters import RunFilterSet
-from labbook.characterization.forms import AnalyseForm, AttachFilesForm
+from labbook.pages.characterization.forms import AnalyseForm, AttachFilesForm
 from labbook.characterization.models import CharacterizationRun
 from labbook.files.services import raw_files_attach, raw_files_attach_check
 from labbook.jobs.services import TECHNIQUE_KINDS, job_submit_natural, workers_alive

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labbook.devices import views
+from labbook.pages.devices import views
 
 app_name = "devices"
 urlpatterns = [

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labbook.files import views
+from labbook.pages.files import views
 
 app_name = "files"
 urlpatterns = [

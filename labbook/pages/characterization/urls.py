@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labbook.characterization import views
+from labbook.pages.characterization import views
 
 app_name = "characterization"
 urlpatterns = [

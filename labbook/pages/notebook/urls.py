@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labbook.notebook import views
+from labbook.pages.notebook import views
 
 app_name = "notebook"
 urlpatterns = [
