@@ -26,6 +26,9 @@ from drf_spectacular.utils import extend_schema_field
 
 from labbook.units import Quantity, QuantityField, dimension_name, format_quantity, to_quantity, ureg
 
+#: the fields every project record has (ProjectRecord), filterable on every list
+RECORD_FIELDS = ("id", "project", "created_at", "modified_at", "created_by", "version")
+
 __all__ = ["QuantityFilter", "IdFilter", "FullTextFilter", "LabFilterSet", "lookups_for"]
 
 

@@ -4,8 +4,7 @@ the sample, treatment and batch they were made on."""
 import django_filters
 
 from labbook.characterization.models import CharacterizationRun
-from labbook.filters import FullTextFilter, IdFilter, LabFilterSet, QuantityFilter, lookups_for
-from labbook.synthesis.filters import RECORD_FIELDS
+from labbook.filters import RECORD_FIELDS, FullTextFilter, IdFilter, LabFilterSet, QuantityFilter, lookups_for
 
 
 class RunFilterSet(LabFilterSet):

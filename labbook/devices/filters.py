@@ -3,8 +3,7 @@
 import django_filters
 
 from labbook.devices.models import Device, DeviceMeasurement
-from labbook.filters import FullTextFilter, IdFilter, LabFilterSet, lookups_for
-from labbook.synthesis.filters import RECORD_FIELDS
+from labbook.filters import RECORD_FIELDS, FullTextFilter, IdFilter, LabFilterSet, lookups_for
 
 
 class DeviceFilterSet(LabFilterSet):

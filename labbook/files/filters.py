@@ -1,8 +1,7 @@
 """Filters for raw files."""
 
 from labbook.files.models import RawFile
-from labbook.filters import LabFilterSet, lookups_for
-from labbook.synthesis.filters import RECORD_FIELDS
+from labbook.filters import RECORD_FIELDS, LabFilterSet, lookups_for
 
 
 class RawFileFilterSet(LabFilterSet):

@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 
 from labbook.files.services import raw_files_attach
+from labbook.files.signals import analysis_requested
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -61,13 +62,18 @@ class UploadFilesAdminMixin:
             self.queue_analysis(request, obj)
 
     def queue_analysis(self, request, obj):
-        from labbook.jobs.services import job_submit_natural, natural_kind
-
-        if natural_kind(obj) is None:
-            return
-        try:
-            job = job_submit_natural(target=obj, user=request.user)
-        except ValidationError as exc:
-            self.message_user(request, f"analysis not queued: {'; '.join(exc.messages)}", messages.WARNING)
-            return
-        self.message_user(request, f"analysis job {job.pk} ({job.get_kind_display()}): {job.status}")
+        """Ask the layers above for the record's analysis (labbook.files.signals; the jobs app
+        answers with the queued job) and say what happened."""
+        for _receiver, answer in analysis_requested.send_robust(
+            sender=type(obj), target=obj, user=request.user
+        ):
+            if isinstance(answer, ValidationError):
+                self.message_user(
+                    request, f"analysis not queued: {'; '.join(answer.messages)}", messages.WARNING
+                )
+            elif isinstance(answer, Exception):
+                raise answer
+            elif answer is not None:
+                self.message_user(
+                    request, f"analysis job {answer.pk} ({answer.get_kind_display()}): {answer.status}"
+                )

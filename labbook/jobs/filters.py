@@ -1,8 +1,7 @@
 """Filters for analysis jobs."""
 
-from labbook.filters import LabFilterSet, lookups_for
+from labbook.filters import RECORD_FIELDS, LabFilterSet, lookups_for
 from labbook.jobs.models import AnalysisJob
-from labbook.synthesis.filters import RECORD_FIELDS
 
 
 class JobFilterSet(LabFilterSet):

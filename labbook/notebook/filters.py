@@ -2,9 +2,8 @@
 
 import django_filters
 
-from labbook.filters import FullTextFilter, LabFilterSet, lookups_for
+from labbook.filters import RECORD_FIELDS, FullTextFilter, LabFilterSet, lookups_for
 from labbook.notebook.models import NotebookEntry
-from labbook.synthesis.filters import RECORD_FIELDS
 
 
 class EntryFilterSet(LabFilterSet):

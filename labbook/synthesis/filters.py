@@ -6,11 +6,10 @@ the derived Cl:I and ethanol fraction, and by their batch's values.
 
 import django_filters
 
-from labbook.filters import FullTextFilter, IdFilter, LabFilterSet, QuantityFilter, lookups_for
+from labbook.filters import RECORD_FIELDS, FullTextFilter, IdFilter, LabFilterSet, QuantityFilter, lookups_for
 from labbook.synthesis.models import BatchLink, Chemical, ChlorideStock, PostTreatment, Sample, Synthesis
 
 #: the bookkeeping fields every ProjectRecord has
-RECORD_FIELDS = ("id", "project", "created_at", "modified_at", "created_by", "version")
 
 
 def descendants(batch_ids) -> set[int]:
