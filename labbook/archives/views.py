@@ -25,12 +25,14 @@ def _index(request, *, status: int = 200, error: str = "", import_errors: dict |
     projects = [{"project": p, "role": role_in(user, p)} for p in projects_for(user).order_by("name")]
     for row in projects:
         row["can_export"] = ROLE_RANK[Role(row["role"])] >= ROLE_RANK[Role.ADMIN]
+    archive_jobs = list(jobs.archive_jobs_for(user)[:50])
     return render(
         request,
         "archives/index.html",
         {
             "projects": projects,
-            "archive_jobs": jobs.archive_jobs_for(user)[:50],
+            "archive_jobs": archive_jobs,
+            "any_active": any(job.is_active for job in archive_jobs),
             "may_import": jobs.may_create_projects(user),
             "error": error,
             "import_errors": import_errors or {},

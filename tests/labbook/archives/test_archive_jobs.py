@@ -264,6 +264,7 @@ def test_the_page_shows_progress_then_the_download_link(series, admin_user, clie
     assert "Export .eln" in index and "Upload and import" not in index  # a project admin, not a superuser
     response = client.post(reverse("archives:export", args=[series.pk]))
     job = ArchiveJob.objects.get()
+    assert client.get(reverse("archives:index")).content.decode().count('http-equiv="refresh"') == 1
     html = client.get(response.url).content.decode()
     assert 'http-equiv="refresh"' in html and "queued" in html and "Download" not in html
     _execute(job)
