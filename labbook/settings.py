@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "labbook.jobs",
     "labbook.results",
     "labbook.pages",
+    "labbook.ops",  # jobs_worker, serve_demo, load_demo: the processes over every app
     "django_tasks_db",
     "rest_framework",
     "labbook.api",  # API tokens (hashed, expiring)
