@@ -5,6 +5,11 @@ A runner has ``required_roles`` (the input files it needs), ``normalise_paramete
 fill defaults from the record: bin time, pixel size, area, power density...), ``analyse`` (pure
 computation on local file paths; may run for minutes on dask) and ``write_results`` (called inside
 the job's single result transaction).
+
+What the pages draw is computed here too, once, and stored with the result (issue 16): ``curve``
+(the decimated spectrum, XRD scan, I-V or photoresponse, and the TRPL decay with the model of the
+job's own fit) and, for blinking, the particle summary (:mod:`labbook.results.summaries`). The
+backfill (``manage.py summarise_results``) calls the same ``curve`` on the stored raw files.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 import analysis
-from analysis.cli import jsonable
+from analysis.cli import jsonable, with_version
+from analysis.errors import AnalysisInputError
 from labbook.results.models import (
     BlinkingAnalysis,
     DeviceMetrics,
@@ -36,9 +42,19 @@ from labbook.results.models import (
     SpectrumResult,
     XRDResult,
 )
+from labbook.results.services import particle_summary_write, result_curve_write
+from labbook.results.summaries import curve_columns
 from labbook.units import Quantity, to_quantity
 
 Progress = Callable[[float, str], None]
+
+#: what reading and analysing a stored raw file raises for bad or missing data (not a bug)
+INPUT_ERRORS = (AnalysisInputError, ValidationError, OSError)
+
+
+def analysis_version() -> str:
+    return analysis.__version__
+
 
 # --- dask ---------------------------------------------------------------------------------------
 _client_lock = threading.Lock()
@@ -85,6 +101,8 @@ class Output:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     scheduler: str = ""
     summary: str = ""
+    #: (kind, columns) of what the pages draw (labbook.results.models.ResultCurve), or None
+    curve: tuple[str, dict] | None = None
 
 
 @contextlib.contextmanager
@@ -200,6 +218,16 @@ class Runner:
     def write_results(self, job, output: Output) -> None:
         raise NotImplementedError
 
+    def curve(self, paths: dict[str, Path], params: dict) -> tuple[str, dict] | None:
+        """(kind, columns) of what a page draws of this analysis, from the raw files; None if nothing."""
+        return None
+
+
+def _store_curve(job, output: Output) -> None:
+    if output.curve is not None:
+        kind, data = output.curve
+        result_curve_write(job=job, kind=kind, data=data)
+
 
 class BlinkingRunner(Runner):
     """Wide-field PL movie -> per-particle blinking statistics and correlation maps (analysis.blinking)."""
@@ -257,7 +285,11 @@ class BlinkingRunner(Runner):
         progress(0.0, "detecting particles")
         result = analyze_blinking_movie(paths["movie"], client=dask_client(), progress=frames_done, **params)
         data = result.to_json()
-        arrays = {"traces": np.asarray(result.traces, dtype=np.float32), "correlation_map": result.self_map()}
+        arrays = {
+            "traces": np.asarray(result.traces, dtype=np.float32),
+            "states": packed_states([a.states for a in result.analyses], movie_frames=result.movie.frames),
+            "correlation_map": result.self_map(),
+        }
         for ref in np.unique(np.asarray(result.pairs).ravel()):
             arrays[f"assembly_map_{int(ref) + 1}"] = result.assembly_map(int(ref))
         data["parameters"] = params
@@ -343,8 +375,39 @@ class BlinkingRunner(Runner):
             ],
             batch_size=500,
         )
+        self.write_summary(analysis, d["particles"])
         for name, array in output.arrays.items():
-            save_artifact(job, name, array, preview=array if array.ndim == 2 else None)
+            preview = array if array.ndim == 2 and name != "states" else None
+            save_artifact(job, name, array, preview=preview)
+
+    @staticmethod
+    def write_summary(analysis, particles: list[dict]) -> None:
+        """The particle summary the comparisons read, from the job's own output (plus the row ids)."""
+        pk_of = dict(Particle.objects.filter(analysis=analysis).values_list("index", "pk"))
+        columns = {
+            "pk": [pk_of[p["id"]] for p in particles],
+            "index": [p["id"] for p in particles],
+            "alpha_on": [_finite(p["alpha_on"]) for p in particles],
+            "alpha_off": [_finite(p["alpha_off"]) for p in particles],
+            "mean_on_s": [_finite(p["mean_on_s"]) for p in particles],
+            "mean_off_s": [_finite(p["mean_off_s"]) for p in particles],
+            "fraction_on": [_finite(p["fraction_on"]) for p in particles],
+            "correlation_mean": [_finite(p["correlation_mean"]) for p in particles],
+            "edge_um": [_finite(p.get("edge_um")) for p in particles],
+            "trace_class": [p["class"] for p in particles],
+            "subclass": [p["subclass"] or "" for p in particles],
+            "on_dwell_s": [p["on_dwell_s"] for p in particles],
+            "off_dwell_s": [p["off_dwell_s"] for p in particles],
+        }
+        particle_summary_write(analysis=analysis, columns=columns)
+
+
+def packed_states(states: list[np.ndarray], *, movie_frames: int) -> np.ndarray:
+    """Every particle's ON/OFF path as the job computed it, frames x particles packed 8 frames a byte
+    (``np.unpackbits(a, axis=0, count=frames)`` gives them back): the particle page draws these."""
+    if not states:
+        return np.zeros(((movie_frames + 7) // 8, 0), dtype=np.uint8)
+    return np.packbits(np.stack([np.asarray(s, dtype=bool) for s in states], axis=1), axis=0)
 
 
 def _finite(x):
@@ -374,7 +437,9 @@ class CommandRunner(Runner):
         progress(0.1, f"running {self.command}")
         data = run_command([self.command, *self.argv(paths, params)])
         data["parameters"] = params
-        return Output(data=data, scheduler="in-process", summary=self.command)
+        return Output(
+            data=data, scheduler="in-process", summary=self.command, curve=self.curve(paths, params)
+        )
 
 
 def _result_fields(job, data: dict) -> dict:
@@ -396,13 +461,17 @@ def _check_known(params: dict, allowed: set[str], kind: str) -> dict:
 
 
 class TRPLRunner(CommandRunner):
-    """TCSPC decay (+ optional measured IRF) -> multi-exponential fit (analysis.lifetime)."""
+    """TCSPC decay (+ optional measured IRF) -> multi-exponential fit (analysis.lifetime).
+
+    The fit is made by :func:`trpl_fit_call`, the one mapping from the job's parameters to
+    ``fit_decay``; the job stores its JSON (the command line's contract, ``python -m analysis trpl``)
+    and the model of that same fit, so a page never fits again."""
 
     command = "trpl"
     required_roles = ("decay",)
 
     def normalise_parameters(self, params, *, run=None, measurement=None):
-        p = _check_known(params, {"components", "rep_rate_hz", "method", "tail"}, "trpl")
+        p = _check_known(params, {"components", "rep_rate_hz", "method", "tail", "fit_range_ns"}, "trpl")
         p["components"] = int(p.get("components", 3))
         if not 1 <= p["components"] <= 4:
             raise ValidationError({"components": f"{p['components']} components: expected 1-4"})
@@ -414,17 +483,30 @@ class TRPLRunner(CommandRunner):
         if p["method"] not in ("mle", "wls"):
             raise ValidationError({"method": f"{p['method']!r}: expected 'mle' or 'wls'"})
         p["tail"] = bool(p.get("tail", False))
+        if p.get("fit_range_ns") is not None:
+            p["fit_range_ns"] = _fit_range_ns(p["fit_range_ns"])
         return {k: v for k, v in p.items() if v is not None}
 
-    def argv(self, paths, params):
-        argv = [paths["decay"], "--components", params["components"], "--method", params["method"]]
-        if "rep_rate_hz" in params:
-            argv += ["--rep-rate", f"{params['rep_rate_hz']}Hz"]
-        if params.get("tail"):
-            argv.append("--tail")
-        elif "irf" in paths:
-            argv += ["--irf", paths["irf"]]
-        return argv
+    def analyse(self, paths, params, *, progress, scheduler):
+        progress(0.1, "fitting the decay")
+        decay, fit, inputs = trpl_fit(paths, params)
+        out = {
+            "taus_ns": fit.taus_ns,
+            "taus_err_ns": fit.taus_err_ns,
+            "amplitudes": fit.amplitudes,
+            "tau_avg_amp_ns": fit.tau_avg_amp_ns,
+            "tau_avg_int_ns": fit.tau_avg_int_ns,
+            "chi2_red": fit.chi2_red,
+        }
+        out.update({k: v for k, v in fit.summary().items() if k not in out})
+        out.update(inputs)
+        data = jsonable(with_version(out))
+        data["parameters"] = params
+        return Output(data=data, scheduler="in-process", summary=self.command, curve=decay_curve(decay, fit))
+
+    def curve(self, paths, params):
+        decay, fit, _ = trpl_fit(paths, params)
+        return decay_curve(decay, fit)
 
     def write_results(self, job, output):
         d = output.data
@@ -443,6 +525,91 @@ class TRPLRunner(CommandRunner):
             tau_avg_int=d["tau_avg_int_ns"],
             chi2_red=d["chi2_red"],
         )
+        _store_curve(job, output)
+
+
+def _fit_range_ns(value) -> list[float]:
+    """A fit range as [start, stop] in ns, from "5 ns:400 ns", "5:400" (ns) or a pair of quantities."""
+    parts = value.split(":") if isinstance(value, str) else value
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2:
+        raise ValidationError(
+            {"fit_range_ns": f"{value!r}: give START:STOP, e.g. '5 ns:400 ns', or [start, stop]"}
+        )
+    start, stop = (_q(v, "ns", "fit_range_ns") for v in parts)
+    if start is None or stop is None or not stop > start:
+        raise ValidationError({"fit_range_ns": f"{value!r}: the stop must come after the start"})
+    return [start, stop]
+
+
+def trpl_fit_call(paths: dict[str, Path], params: dict):
+    """The one mapping from a TRPL job's parameters and input files to ``analysis.lifetime.fit_decay``.
+
+    Returns ``(decay, kwargs, inputs)``: the decay histogram read from ``paths["decay"]``, the
+    keyword arguments of ``fit_decay`` (components, IRF: the measured one, a fitted Gaussian, or
+    none for a tail fit; repetition rate from the parameters, else from the file; method; fit range)
+    and what the result records about its inputs, as the command line does. The job's fit, its
+    stored model curve and the backfill all go through here; nothing else maps parameters.
+    """
+    from analysis.readers import read_decay
+
+    decay = read_decay(paths["decay"])
+    rep_rate, rep_source = params.get("rep_rate_hz"), "--rep-rate"
+    if rep_rate is None:
+        rep_rate, rep_source = decay.rep_rate_hz, "file" if decay.rep_rate_hz is not None else "none"
+    irf, irf_file = (None if params.get("tail") else "gaussian"), None
+    if not params.get("tail") and "irf" in paths:
+        irf_hist = read_decay(paths["irf"])
+        if abs(irf_hist.bin_width_ns - decay.bin_width_ns) > 1e-4 * decay.bin_width_ns:
+            raise AnalysisInputError(
+                f"{paths['irf']}: IRF bin width {irf_hist.bin_width_ns:g} ns differs from the decay's "
+                f"{decay.bin_width_ns:g} ns"
+            )
+        if irf_hist.counts.size != decay.counts.size:
+            raise AnalysisInputError(
+                f"{paths['irf']}: IRF has {irf_hist.counts.size} bins, the decay {decay.counts.size}"
+            )
+        irf, irf_file = irf_hist.counts, str(paths["irf"])
+    fit_range = params.get("fit_range_ns")
+    kwargs = {
+        "n_components": int(params["components"]),
+        "irf": irf,
+        "rep_rate_hz": rep_rate,
+        "method": params.get("method", "mle"),
+        "fit_range_ns": None if fit_range is None else (float(fit_range[0]), float(fit_range[1])),
+    }
+    inputs = {
+        "file": str(paths["decay"]),
+        "irf_file": irf_file,
+        "n_components": kwargs["n_components"],
+        "rep_rate_source": rep_source,  # "none": no pile-over correction was applied
+    }
+    return decay, kwargs, inputs
+
+
+def trpl_fit(paths: dict[str, Path], params: dict):
+    """(decay, DecayFit, inputs): the job's fit, through :func:`trpl_fit_call`."""
+    from analysis.lifetime import fit_decay
+
+    decay, kwargs, inputs = trpl_fit_call(paths, params)
+    return decay, fit_decay(decay.time_ns, decay.counts, **kwargs), inputs
+
+
+def decay_curve(decay, fit) -> tuple[str, dict]:
+    """The decay and its fitted model (``fit.model_counts``, defined on the fitted bins only: a tail
+    fit's exponentials are not drawn back over the rise) for the pages, decimated together."""
+    t = np.asarray(decay.time_ns, dtype=float)
+    half = 0.5 * float(decay.bin_width_ns)
+    fitted = (t >= fit.fit_start_ns - half) & (t < fit.fit_stop_ns - half)
+    model = np.where(fitted, np.asarray(fit.model_counts, dtype=float), np.nan)
+    data = curve_columns({"time_ns": t, "counts": decay.counts, "model": model}, along="counts")
+    data.update(
+        fit_start_ns=fit.fit_start_ns,
+        fit_stop_ns=fit.fit_stop_ns,
+        irf_mode=fit.irf_mode,
+        method=fit.method,
+        n_components=fit.n_components,
+    )
+    return "decay", data
 
 
 class PhotodetectorRunner(CommandRunner):
@@ -490,6 +657,24 @@ class PhotodetectorRunner(CommandRunner):
             responsivity=d.get("responsivity_A_per_W"),
             stability_cv=d.get("photocurrent_cv"),
         )
+        _store_curve(job, output)
+
+    def curve(self, paths, params):
+        from analysis.readers import read_electrical
+
+        e = read_electrical(paths["data"])
+        if e.is_time_series:
+            return "photoresponse", curve_columns(
+                {"time_s": e.time_s, "current_A": e.current_A}, along="current_A"
+            )
+        if e.is_iv:
+            dark, light = e.current_dark_A, e.current_light_A
+            cols = {"voltage_V": e.voltage_V, "dark_A": dark, "light_A": light}
+            if dark is None and light is None:
+                cols["current_A"] = e.current_A
+            along = next(k for k in ("light_A", "dark_A", "current_A") if cols.get(k) is not None)
+            return "iv", curve_columns(cols, along=along)
+        return None
 
 
 class SpectrumRunner(CommandRunner):
@@ -522,6 +707,17 @@ class SpectrumRunner(CommandRunner):
             integrated_intensity=d.get("integrated_intensity"),
             band_gap=d.get("band_gap_ev"),
         )
+        _store_curve(job, output)
+
+    def curve(self, paths, params):
+        from analysis.readers import read_spectrum
+
+        sp = read_spectrum(paths["data"])
+        data = curve_columns(
+            {"wavelength_nm": sp.wavelength_nm, "intensity": sp.intensity}, along="intensity"
+        )
+        data.update(spectrum_kind=params["kind"], y_label=sp.y_label)
+        return "spectrum", data
 
 
 class XRDRunner(CommandRunner):
@@ -551,6 +747,15 @@ class XRDRunner(CommandRunner):
             phases=d.get("phases", {}),
             mapbi3_detected=bool(flags.get("MAPbI3")),
             mapbcl3_detected=bool(flags.get("MAPbCl3")),
+        )
+        _store_curve(job, output)
+
+    def curve(self, paths, params):
+        from analysis.readers import read_xrd
+
+        x = read_xrd(paths["data"])
+        return "xrd", curve_columns(
+            {"two_theta_deg": x.two_theta_deg, "intensity": x.intensity}, along="intensity"
         )
 
 

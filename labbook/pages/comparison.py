@@ -1,36 +1,29 @@
 """What the comparison page plots, gathered with a fixed number of queries whatever the number of
-treatments: the grouped statistics from :func:`labbook.results.selectors.treatment_comparison`, one
-query per kind of result row (with their job inputs prefetched), and the raw curves read from the
-stored files by ``analysis.readers``. Fitted TRPL curves are recomputed by ``analysis.lifetime.fit_decay``
-started at the stored lifetimes (the model curve itself is not stored), and cached per job.
+treatments, from what the jobs stored: the grouped statistics of
+:func:`labbook.results.selectors.treatment_comparison`, the particle summaries of
+:func:`~labbook.results.selectors.blinking_summaries` (dwell-time counts, population fits with their
+curves, scatter points) and the result curves (:class:`~labbook.results.models.ResultCurve`: TRPL
+decays with the model of the job's own fit, spectra, XRD scans, I-V and photoresponse curves).
+
+No raw file is read and nothing is fitted here. A result made before its curve was stored has
+none: the figure says "not computed yet" for it (``manage.py summarise_results`` computes them).
 """
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-from django.core.cache import cache
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.urls import reverse
 
-from analysis import readers
 from labbook.devices.models import DeviceMeasurement
 from labbook.jobs.models import JobInput
-from labbook.pages.plots import PALETTE, local_files
+from labbook.pages.plots import NOT_COMPUTED, PALETTE
 from labbook.projects.selectors import visible
-from labbook.results.models import (
-    BlinkingAnalysis,
-    DeviceMetrics,
-    LifetimeFit,
-    Particle,
-    SpectrumResult,
-    XRDResult,
-)
-from labbook.results.selectors import CLASSES, treatment_comparison
+from labbook.results.models import DeviceMetrics, LifetimeFit, ResultCurve, SpectrumResult, XRDResult
+from labbook.results.selectors import CLASSES, blinking_summaries, treatment_comparison
+from labbook.results.summaries import kuno_density, pool_dwell_counts, share_at_least
 from labbook.synthesis.models import PostTreatment
 
-log = logging.getLogger(__name__)
 SERIES = (0, 3, 9, 17)  # the paper's nominal Cl:I series, the default selection
 
 
@@ -51,12 +44,13 @@ def default_treatment_ids(user) -> list[int]:
 
 
 #: bump when the figures change, so cached pages are drawn again
-FIGURES_VERSION = 1
+FIGURES_VERSION = 2
 
 
 def fingerprint(*, user, treatment_ids: list[int]) -> str | None:
     """A cache key for the comparison figures of ``treatment_ids`` as ``user`` sees them: changes
-    when a treatment is edited or an analysis of one of them finishes (3 queries)."""
+    when a treatment is edited, an analysis of one of them finishes or its summaries are
+    (re)computed (3 queries)."""
     import hashlib
 
     from django.db.models import Count, Max
@@ -78,127 +72,25 @@ def fingerprint(*, user, treatment_ids: list[int]) -> str | None:
     jobs = (
         visible(AnalysisJob, user)
         .filter(in_scope)
-        .aggregate(m=Max("finished_at"), last=Max("pk"), n=Count("pk", distinct=True))
+        .aggregate(
+            m=Max("finished_at"),
+            last=Max("pk"),
+            n=Count("pk", distinct=True),
+            curves=Max("curve__computed_at"),
+            summaries=Max("blinkinganalysis__summary__computed_at"),
+        )
     )
     blob = repr((FIGURES_VERSION, sorted(treatment_ids), projects, treatments, jobs))
     return "pages:compare:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _with_inputs(qs):
-    return qs.select_related("job").prefetch_related(
-        Prefetch("job__inputs", queryset=JobInput.objects.select_related("raw_file"))
-    )
+def _arr(values) -> np.ndarray:
+    """A stored JSON column as floats (null -> NaN)."""
+    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
 
 
-def population_fits(b: BlinkingAnalysis) -> dict:
-    pop = (b.payload or {}).get("population", {})
-    out = {}
-    for which in ("on", "off"):
-        f = pop.get(which, {})
-        mu = getattr(b, f"{which}_mu")
-        out[which] = {
-            "alpha": getattr(b, f"{which}_alpha"),
-            "alpha_err": getattr(b, f"{which}_alpha_err"),
-            "mu_per_s": None if mu is None else float(mu.to("1/s").magnitude),
-            "t_min_s": f.get("t_min_s"),
-            "n_events": getattr(b, f"{which}_n_events"),
-        }
-    return out
-
-
-def decay_curve(fit: LifetimeFit, path_of, *, label: str, colour: str) -> dict | None:
-    inputs = {i.role: i.raw_file for i in fit.job.inputs.all()}
-    if "decay" not in inputs:
-        return None
-    decay = readers.read_decay(path_of(inputs["decay"]))
-    model = cache.get(key := f"pages:decay-model:{fit.job_id}")
-    if model is None:
-        model = _decay_model(fit, decay, path_of(inputs["irf"]) if "irf" in inputs else None)
-        if model is not None:
-            cache.set(key, model, 24 * 3600)
-    return {
-        "label": label,
-        "colour": colour,
-        "time_ns": decay.time_ns,
-        "counts": np.asarray(decay.counts, dtype=float),
-        "model": model,
-        "tau_int": None if fit.tau_avg_int is None else float(fit.tau_avg_int.to("ns").magnitude),
-        "tau_amp": None if fit.tau_avg_amp is None else float(fit.tau_avg_amp.to("ns").magnitude),
-    }
-
-
-def _decay_model(fit: LifetimeFit, decay, irf_path):
-    """The fitted model curve: the same fit (method, IRF, components, repetition rate) started at the
-    stored lifetimes, so it converges at once to the stored optimum."""
-    from analysis.lifetime import fit_decay
-
-    p = fit.payload or {}
-    params = p.get("parameters", {})
-    try:
-        irf = readers.read_decay(irf_path).counts if irf_path is not None else params.get("irf", "gaussian")
-        result = fit_decay(
-            decay.time_ns,
-            decay.counts,
-            fit.n_components,
-            irf=irf,
-            rep_rate_hz=p.get("rep_rate_hz"),
-            method="mle" if p.get("method", "poisson-mle").endswith("mle") else "lsq",
-            taus_start_ns=fit.taus_ns,
-        )
-    except Exception as exc:  # the data are still worth showing without the curve
-        log.warning("decay model of job %s not recomputed: %s", fit.job_id, exc)
-        return None
-    return np.asarray(result.model_counts, dtype=float)
-
-
-def spectrum_curve(s: SpectrumResult, raw, path_of, *, label: str, colour: str) -> dict | None:
-    sp = readers.read_spectrum(path_of(raw))
-    p = s.payload or {}
-    return {
-        "label": label,
-        "colour": colour,
-        "wavelength_nm": sp.wavelength_nm,
-        "intensity": np.asarray(sp.intensity, dtype=float),
-        "peak_nm": p.get("peak_nm"),
-        "band_gap_ev": p.get("band_gap_ev"),
-    }
-
-
-def xrd_curve(x: XRDResult, raw, path_of, *, label: str, colour: str) -> dict | None:
-    pat = readers.read_xrd(path_of(raw))
-    return {
-        "label": label,
-        "colour": colour,
-        "two_theta_deg": pat.two_theta_deg,
-        "intensity": np.asarray(pat.intensity, dtype=float),
-        "mapbcl3": x.mapbcl3_detected,
-    }
-
-
-def electrical_curve(m: DeviceMeasurement, raw, metrics, path_of, *, label: str, colour: str) -> dict | None:
-    e = readers.read_electrical(path_of(raw))
-    if m.kind == "photoresponse":
-        if e.time_s is None or e.current_A is None:
-            return None
-        return {
-            "label": label,
-            "colour": colour,
-            "time_s": e.time_s,
-            "current_A": e.current_A,
-            "rise_s": None
-            if metrics is None or metrics.rise_time is None
-            else float(metrics.rise_time.to("s").magnitude),
-            "fall_s": None
-            if metrics is None or metrics.fall_time is None
-            else float(metrics.fall_time.to("s").magnitude),
-        }
-    if e.voltage_V is None:
-        return None
-    dark = e.current_dark_A
-    light = e.current_light_A
-    if dark is None and light is None:
-        dark, light = (e.current_A, None) if m.kind == "dark_iv" else (None, e.current_A)
-    return {"label": label, "colour": colour, "voltage_V": e.voltage_V, "dark": dark, "light": light}
+def _mag(q, unit: str) -> float | None:
+    return None if q is None else float(q.to(unit).magnitude)
 
 
 def _si(value, unit: str) -> str:
@@ -210,78 +102,143 @@ def _si(value, unit: str) -> str:
     return f"{Quantity(value, unit).to_compact():.3g~P}"
 
 
+# --- what one figure draws of one stored result ---------------------------------------------------
+def decay_curve(fit: LifetimeFit, curve: ResultCurve | None, *, label: str, colour: str) -> dict:
+    """The stored decay and model of a lifetime fit, or a "not computed yet" entry."""
+    entry = {
+        "label": label,
+        "colour": colour,
+        "tau_int": _mag(fit.tau_avg_int, "ns"),
+        "tau_amp": _mag(fit.tau_avg_amp, "ns"),
+    }
+    if curve is None:
+        return {**entry, "missing": True}
+    d = curve.data
+    return {**entry, "time_ns": _arr(d["time_ns"]), "counts": _arr(d["counts"]), "model": _arr(d["model"])}
+
+
+def spectrum_curve(s: SpectrumResult, curve: ResultCurve | None, *, label: str, colour: str) -> dict:
+    entry = {
+        "label": label,
+        "colour": colour,
+        "peak_nm": _mag(s.peak_wavelength, "nm"),
+        "band_gap_ev": _mag(s.band_gap, "eV"),
+    }
+    if curve is None:
+        return {**entry, "missing": True}
+    return {
+        **entry,
+        "wavelength_nm": _arr(curve.data["wavelength_nm"]),
+        "intensity": _arr(curve.data["intensity"]),
+    }
+
+
+def xrd_curve(x: XRDResult, curve: ResultCurve | None, *, label: str, colour: str) -> dict:
+    entry = {"label": label, "colour": colour, "mapbcl3": x.mapbcl3_detected}
+    if curve is None:
+        return {**entry, "missing": True}
+    return {
+        **entry,
+        "two_theta_deg": _arr(curve.data["two_theta_deg"]),
+        "intensity": _arr(curve.data["intensity"]),
+    }
+
+
+def electrical_curve(
+    m: DeviceMeasurement, metrics: DeviceMetrics, curve: ResultCurve | None, *, label: str, colour: str
+) -> dict:
+    """A photoresponse (with rise and fall times) or an I-V sweep (dark and light) of a measurement."""
+    entry = {"label": label, "colour": colour, "kind": "photoresponse" if m.kind == "photoresponse" else "iv"}
+    if curve is None:
+        return {**entry, "missing": True}
+    d = curve.data
+    if curve.kind == "photoresponse":
+        return {
+            **entry,
+            "kind": "photoresponse",
+            "time_s": _arr(d["time_s"]),
+            "current_A": _arr(d["current_A"]),
+            "rise_s": _mag(metrics.rise_time, "s"),
+            "fall_s": _mag(metrics.fall_time, "s"),
+        }
+    dark, light = d.get("dark_A"), d.get("light_A")
+    if dark is None and light is None and d.get("current_A") is not None:
+        dark, light = (d["current_A"], None) if m.kind == "dark_iv" else (None, d["current_A"])
+    return {
+        **entry,
+        "kind": "iv",
+        "voltage_V": _arr(d["voltage_V"]),
+        "dark": None if dark is None else _arr(dark),
+        "light": None if light is None else _arr(light),
+    }
+
+
+def blinking_series(summaries: list[dict]) -> dict:
+    """One treatment's dwell densities (Kuno, all its analyses' dwells pooled), the population fits
+    of its most recent analysis with their stored curves scaled to the pooled dwells, and counts."""
+    out = {"dwell_density": {}, "fits": {"on": {}, "off": {}}, "fit_curves": {}, "bin_time_s": None}
+    if not summaries:
+        return out
+    newest = max(summaries, key=lambda e: (e["analysis"].created_at, e["analysis"].pk))["summary"]
+    out["bin_time_s"] = newest["bin_time_s"]
+    for which in ("on", "off"):
+        t, n = pool_dwell_counts([e["summary"]["dwells"][which] for e in summaries])
+        out["dwell_density"][which] = kuno_density(t, n)
+        fit = newest["fits"][which]
+        out["fits"][which] = {k: v for k, v in fit.items() if k != "curve"}
+        curve = fit.get("curve")
+        if curve is not None and t.size:
+            weight = share_at_least(t, n, curve["t_min_s"])
+            out["fit_curves"][which] = (_arr(curve["t_s"]), weight * _arr(curve["p_per_s"]))
+    return out
+
+
 def comparison_data(*, user, treatment_ids: list[int]) -> dict:
     """Everything the comparison figures need for ``treatment_ids`` (ordered by Cl:I)."""
     treatments = list(visible(PostTreatment, user).filter(pk__in=treatment_ids).order_by("cl_to_i", "code"))
     ids = [t.pk for t in treatments]
     groups = {g["group"]["key"]: g for g in treatment_comparison(user=user, treatment_ids=ids)}
+    summaries = blinking_summaries(user=user, treatment_ids=ids)
+    pending = [
+        f"blinking analysis {e['analysis'].pk}: summarised from its particle rows for this page (not stored yet)"
+        for e in summaries
+        if not e["stored"]
+    ]
 
-    analyses = list(
-        visible(BlinkingAnalysis, user)
-        .filter(run__sample__treatment__in=ids)
-        .values_list("pk", "run__sample__treatment_id")
-    )
-    by_analysis = dict(analyses)
-    analysis_rows = {b.pk: b for b in visible(BlinkingAnalysis, user).filter(pk__in=by_analysis)}
-    particles_qs = (
-        visible(Particle, user)
-        .filter(analysis__in=list(by_analysis))
-        .values(
-            "pk",
-            "index",
-            "analysis_id",
-            "edge",
-            "correlation_mean",
-            "alpha_on",
-            "alpha_off",
-            "trace_class",
-            "subclass",
-            "on_dwell_s",
-            "off_dwell_s",
-        )  # fmt: skip
-        .order_by("analysis_id", "index")
-    )
+    url = reverse("pages:particle-detail", args=[987654321]).replace("987654321", "{}")
     particles = []
-    dwells = {t.pk: {"on": [], "off": []} for t in treatments}
-    for p in particles_qs:
-        tid = by_analysis[p["analysis_id"]]
-        dwells[tid]["on"].extend(p["on_dwell_s"])
-        dwells[tid]["off"].extend(p["off_dwell_s"])
-        cls = p["trace_class"] if p["trace_class"] != "qTSB" else f"qTSB/{p['subclass'] or 'intermediate'}"
-        particles.append(
-            {
-                "treatment_id": tid,
-                "edge_um": p["edge"],
-                "correlation_mean": p["correlation_mean"],
-                "alpha_on": p["alpha_on"],
-                "alpha_off": p["alpha_off"],
-                "class_label": cls,
-                "url": reverse("pages:particle-detail", args=[p["pk"]]),
-                "name": f"#{p['index']} (analysis {p['analysis_id']})",
-            }
-        )
+    for e in summaries:
+        pts, a = e["summary"]["points"], e["analysis"]
+        for i, pk in enumerate(pts["pk"]):
+            particles.append(
+                {
+                    "treatment_id": e["treatment_id"],
+                    "edge_um": pts["edge_um"][i],
+                    "correlation_mean": pts["correlation_mean"][i],
+                    "alpha_on": pts["alpha_on"][i],
+                    "alpha_off": pts["alpha_off"][i],
+                    "class_label": pts["class"][i],
+                    "url": url.format(pk),
+                    "name": f"#{pts['index'][i]} (analysis {a.pk})",
+                }
+            )
 
     series = []
     for i, t in enumerate(treatments):
         colour = PALETTE[i % len(PALETTE)]
         g = groups.get(t.pk, {})
-        mine = [b for b in analysis_rows.values() if by_analysis[b.pk] == t.pk]
-        fits = population_fits(mine[0]) if mine else {"on": {}, "off": {}}
+        mine = [e for e in summaries if e["treatment_id"] == t.pk]
+        cl = None if t.cl_to_i is None else t.cl_to_i.to("percent").magnitude
         series.append(
             {
                 "treatment_id": t.pk,
                 "treatment": t,
-                "label": f"{t.code} ({t.cl_to_i.to('percent').magnitude:.3g} % Cl:I)"
-                if t.cl_to_i is not None
-                else t.code,
-                "short": f"{t.cl_to_i.to('percent').magnitude:.3g} % Cl" if t.cl_to_i is not None else t.code,
-                "cl_percent": None if t.cl_to_i is None else t.cl_to_i.to("percent").magnitude,
+                "label": f"{t.code} ({cl:.3g} % Cl:I)" if cl is not None else t.code,
+                "short": f"{cl:.3g} % Cl" if cl is not None else t.code,
+                "cl_percent": cl,
                 "colour": colour,
-                "on_dwell_s": dwells[t.pk]["on"],
-                "off_dwell_s": dwells[t.pk]["off"],
-                "fits": fits,
+                **blinking_series(mine),
                 "n_analyses": len(mine),
-                "bin_time_s": float(mine[0].bin_time.to("s").magnitude) if mine else None,
                 "class_counts": g.get("particles", {}).get("class_counts", {}),
                 "stats": g.get("particles", {}),
                 "lifetime": g.get("lifetime", {}),
@@ -292,69 +249,62 @@ def comparison_data(*, user, treatment_ids: list[int]) -> dict:
     colour_of = {s["treatment_id"]: s["colour"] for s in series}
     short_of = {s["treatment_id"]: s["short"] for s in series}
 
-    lifetimes = list(
-        _with_inputs(visible(LifetimeFit, user).filter(run__sample__treatment__in=ids)).select_related(
-            "run__sample"
+    def of_treatments(model):
+        return (
+            visible(model, user)
+            .filter(run__sample__treatment__in=ids)
+            .defer("payload")
+            .select_related("run__sample")
         )
-    )
-    spectra = list(
-        _with_inputs(visible(SpectrumResult, user).filter(run__sample__treatment__in=ids)).select_related(
-            "run__sample"
-        )
-    )
-    xrds = list(
-        _with_inputs(visible(XRDResult, user).filter(run__sample__treatment__in=ids)).select_related(
-            "run__sample"
-        )
-    )
+
+    lifetimes = list(of_treatments(LifetimeFit))
+    spectra = list(of_treatments(SpectrumResult))
+    xrds = list(of_treatments(XRDResult))
     device_metrics = list(
-        _with_inputs(
-            visible(DeviceMetrics, user).filter(measurement__device__samples__treatment__in=ids).distinct()
-        )
+        visible(DeviceMetrics, user)
+        .filter(measurement__device__samples__treatment__in=ids)
+        .distinct()
+        .defer("payload")
         .select_related("measurement__device")
         .prefetch_related("measurement__device__samples")
     )
+    job_ids = [r.job_id for rows in (lifetimes, spectra, xrds, device_metrics) for r in rows]
+    curves = {c.job_id: c for c in ResultCurve.objects.filter(job__in=job_ids)}
+    data_sha = dict(
+        JobInput.objects.filter(job__in=[m.job_id for m in device_metrics], role="data").values_list(
+            "job_id", "raw_file__sha256"
+        )
+    )
 
-    decays, spec, xrd, iv, pr = [], {"pl": [], "abs": []}, [], [], []
+    def ordered(rows):
+        return sorted(rows, key=lambda r: (ids.index(r.run.sample.treatment_id), r.pk))
 
-    def ordered(rows, tid_of):
-        return sorted(rows, key=lambda r: ids.index(tid_of(r)))
+    def label_of(r):
+        tid = r.run.sample.treatment_id
+        return {"label": short_of[tid], "colour": colour_of[tid]}
 
-    with local_files() as path_of:
-        for f in ordered(lifetimes, lambda r: r.run.sample.treatment_id):
-            tid = f.run.sample.treatment_id
-            d = decay_curve(f, path_of, label=short_of[tid], colour=colour_of[tid])
-            if d:
-                decays.append(d)
-        for s in ordered(spectra, lambda r: r.run.sample.treatment_id):
-            tid = s.run.sample.treatment_id
-            raw = {i.role: i.raw_file for i in s.job.inputs.all()}.get("data")
-            if raw:
-                spec[s.spectrum_kind].append(
-                    spectrum_curve(s, raw, path_of, label=short_of[tid], colour=colour_of[tid])
-                )
-        for x in ordered(xrds, lambda r: r.run.sample.treatment_id):
-            tid = x.run.sample.treatment_id
-            raw = {i.role: i.raw_file for i in x.job.inputs.all()}.get("data")
-            if raw:
-                xrd.append(xrd_curve(x, raw, path_of, label=short_of[tid], colour=colour_of[tid]))
-        done_iv = set()
-        for m in device_metrics:
-            meas = m.measurement
-            tids = [s.treatment_id for s in meas.device.samples.all() if s.treatment_id in colour_of]
-            if not tids:
+    decays = [decay_curve(f, curves.get(f.job_id), **label_of(f)) for f in ordered(lifetimes)]
+    spec = {"pl": [], "abs": []}
+    for s in ordered(spectra):
+        spec[s.spectrum_kind].append(spectrum_curve(s, curves.get(s.job_id), **label_of(s)))
+    xrd = [xrd_curve(x, curves.get(x.job_id), **label_of(x)) for x in ordered(xrds)]
+    iv, pr, done_iv = [], [], set()
+    for m in sorted(device_metrics, key=lambda m: m.pk):
+        meas = m.measurement
+        tids = [s.treatment_id for s in meas.device.samples.all() if s.treatment_id in colour_of]
+        if not tids:
+            continue
+        if meas.kind != "photoresponse":
+            same_file = (meas.device_id, data_sha.get(m.job_id))
+            if same_file in done_iv:  # dark and light sweeps in one file
                 continue
-            raw = {i.role: i.raw_file for i in m.job.inputs.all()}.get("data")
-            if raw is None:
-                continue
-            label = f"{meas.device.code} ({short_of[tids[0]]})"
-            if meas.kind != "photoresponse":
-                if (meas.device_id, raw.sha256) in done_iv:  # dark and light sweeps in one file
-                    continue
-                done_iv.add((meas.device_id, raw.sha256))
-            c = electrical_curve(meas, raw, m, path_of, label=label, colour=colour_of[tids[0]])
-            if c is not None:
-                (pr if meas.kind == "photoresponse" else iv).append(c)
+            done_iv.add(same_file)
+        label = f"{meas.device.code} ({short_of[tids[0]]})"
+        c = electrical_curve(meas, m, curves.get(m.job_id), label=label, colour=colour_of[tids[0]])
+        (pr if c["kind"] == "photoresponse" else iv).append(c)
+    for what, rows in (("TRPL", decays), ("PL", spec["pl"]), ("absorption", spec["abs"]), ("XRD", xrd),
+                       ("I-V", iv), ("photoresponse", pr)):  # fmt: skip
+        pending += [f"{what} of {r['label']}: curve {NOT_COMPUTED}" for r in rows if r.get("missing")]
     return {
         "treatments": treatments,
         "series": series,
@@ -365,4 +315,5 @@ def comparison_data(*, user, treatment_ids: list[int]) -> dict:
         "xrd": xrd,
         "iv": iv,
         "photoresponse": pr,
+        "pending": pending,
     }

@@ -93,9 +93,14 @@ def compare(request):
         cached = drawn is not None
         if drawn is None:
             data = comparison.comparison_data(user=user, treatment_ids=chosen)
-            figures = plots.comparison_layout(data) if data["treatments"] else {}
-            script, divs = plots.components(figures, wrap_script=False) if figures else ("", {})
-            drawn = {"series": _summary_rows(data["series"]), "script": script, "divs": divs}
+            # the figures are drawn in the browser (pages/figures.js) from these specs
+            specs = plots.comparison_specs(data) if data["treatments"] else None
+            drawn = {
+                "series": _summary_rows(data["series"]),
+                "figures_json": plots.specs_json(specs, "compare-figures") if specs else "",
+                "names": list(specs["figures"]) if specs else [],
+                "pending": data.get("pending", []),
+            }
             if key:
                 cache.set(key, drawn, 600)
     elapsed = time.perf_counter() - start
@@ -106,7 +111,7 @@ def compare(request):
             "choices": choices,
             "chosen": set(chosen),
             **drawn,
-            "n_plots": len(drawn["divs"]),
+            "n_plots": len(drawn["names"]),
             "server_ms": 1000 * elapsed,
             "n_queries": len(queries),
             "cached": cached,
@@ -172,13 +177,13 @@ def particle_list(request):
 def particle_detail(request, pk: int):
     import numpy as np
 
-    from analysis.blinking.traces import changepoint_states, threshold_states
-
     p = get_object_or_404(particles_visible(request.user).select_related("analysis__job"), pk=pk)
     analysis = p.analysis
     artifacts = {
         a.name: a
-        for a in ResultArtifact.objects.filter(job=analysis.job_id, name__in=["traces", "correlation_map"])
+        for a in ResultArtifact.objects.filter(
+            job=analysis.job_id, name__in=["traces", "states", "correlation_map"]
+        )
     }
     bin_time_s = float(analysis.bin_time.to("s").magnitude)
     method = (analysis.parameters or {}).get("method", "threshold")
@@ -186,12 +191,10 @@ def particle_detail(request, pk: int):
     if "traces" in artifacts:
         traces = artifacts["traces"].load()
         trace = np.asarray(traces[:, p.index - 1], dtype=float)
-        threshold = p.threshold if p.threshold is not None else float(np.median(trace))
-        states = (
-            changepoint_states(trace, threshold)
-            if method == "changepoint"
-            else threshold_states(trace, threshold)
-        )
+        states = None  # the job's own ON/OFF path; analyses made before it was stored have none
+        if "states" in artifacts:
+            packed = artifacts["states"].load()
+            states = np.unpackbits(packed[:, p.index - 1], count=trace.size).astype(bool)
         corr = artifacts["correlation_map"].load() if "correlation_map" in artifacts else None
         figure = plots.particle_layout(
             particle=p, trace=trace, states=states, bin_time_s=bin_time_s, corr_map=corr, method=method

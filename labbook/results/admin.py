@@ -8,7 +8,9 @@ from labbook.results.models import (
     DeviceMetrics,
     LifetimeFit,
     Particle,
+    ParticleSummary,
     ResultArtifact,
+    ResultCurve,
     SpectrumResult,
     XRDResult,
 )
@@ -187,3 +189,49 @@ class ResultArtifactAdmin(ReadOnlyResultAdmin):
             '<img src="{}" height="64" style="image-rendering:pixelated">',
             reverse("files:artifact", args=[obj.pk, "preview.png"]),
         )
+
+
+class DerivedDataAdmin(admin.ModelAdmin):
+    """Summaries the jobs computed (read-only; ``manage.py summarise_results`` recomputes them),
+    listed for the projects the user belongs to (``project_path``: where the row's project is)."""
+
+    project_path = ""
+
+    def get_queryset(self, request):
+        from labbook.projects.selectors import projects_for
+
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.project_path}__in": projects_for(request.user)})
+
+    def has_view_permission(self, request, obj=None):
+        from labbook.projects.selectors import projects_for
+
+        return request.user.is_active and request.user.is_staff and projects_for(request.user).exists()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ParticleSummary)
+class ParticleSummaryAdmin(DerivedDataAdmin):
+    project_path = "analysis__project"
+    list_display = ["analysis", "n_particles", "format_version", "computed_at"]
+    list_select_related = ["analysis__run"]
+    search_fields = ["analysis__run__code"]
+    exclude = ["merge"]
+
+
+@admin.register(ResultCurve)
+class ResultCurveAdmin(DerivedDataAdmin):
+    project_path = "job__project"
+    list_display = ["job", "kind", "n_points_raw", "format_version", "computed_at", "note"]
+    list_filter = ["kind"]
+    search_fields = ["job__run__code"]

@@ -3,8 +3,13 @@
 Every result hangs from the :class:`~labbook.jobs.models.AnalysisJob` that made it (one job, one
 result row of its kind, written in one transaction with all its particles and artifacts) and from
 the run or device measurement it analysed, so queries can walk up to the sample, treatment and
-batch. Large arrays (traces, correlation maps, fitted curves) are stored as ``.npy`` artifacts in
+batch. Large arrays (traces, correlation maps, ON/OFF states) are stored as ``.npy`` artifacts in
 storage with PNG previews; the numbers people query are columns.
+
+What the pages draw and the comparisons aggregate is computed once, by the job, next to its result
+(:mod:`labbook.results.summaries`): a :class:`ParticleSummary` per blinking analysis and a
+:class:`ResultCurve` per instrument job. They are derived data, not records of the project: not
+exported, not part of a freeze manifest, recomputed by ``manage.py summarise_results`` when missing.
 """
 
 from django.db import models
@@ -199,3 +204,72 @@ class ResultArtifact(ProjectRecord):
 
         with default_storage.open(self.storage_name, "rb") as fh:
             return np.load(fh, allow_pickle=False)
+
+
+class ParticleSummary(models.Model):
+    """One blinking analysis' particles, summarised when the job wrote them (see
+    :func:`labbook.results.summaries.summarise_particles`): what the treatment comparison (pages and
+    ``/api/comparisons/``) reads instead of every particle row.
+
+    Derived data, not a record: no project of its own (it is the analysis'), not exported, not in a
+    freeze manifest, written for frozen projects too by the backfill."""
+
+    analysis = models.OneToOneField(
+        BlinkingAnalysis, on_delete=models.CASCADE, primary_key=True, related_name="summary"
+    )
+    format_version = models.PositiveSmallIntegerField(help_text="labbook.results.summaries.SUMMARY_VERSION")
+    computed_at = models.DateTimeField(auto_now=True)
+    n_particles = models.PositiveIntegerField()
+    bin_time_s = models.FloatField(null=True)
+    merge = models.BinaryField(
+        help_text="float64 vector: particle and class counts, per column n, mean, m2 and 33 quantiles "
+        "(labbook.results.summaries.merge_vector): what comparisons add up across analyses"
+    )
+    stats = models.JSONField(
+        help_text="per column: n, mean, m2 (sum of squared deviations), min, max, quantiles"
+    )
+    class_counts = models.JSONField(help_text="class label -> number of particles")
+    histograms = models.JSONField(help_text="per column: counts on fixed edges, ready to draw")
+    dwells = models.JSONField(help_text="on/off: distinct dwell durations (s) and their counts")
+    fits = models.JSONField(help_text="on/off population fit with its curve ready to draw")
+    points = models.JSONField(
+        help_text="per particle (at most MAX_POINTS): pk, index, edge, r, alphas, class"
+    )
+
+    class Meta:
+        verbose_name = "particle summary"
+        verbose_name_plural = "particle summaries"
+
+    def __str__(self) -> str:
+        return f"summary of analysis {self.analysis_id} ({self.n_particles} particles)"
+
+
+class ResultCurve(models.Model):
+    """What a page draws of an instrument job's result, stored by the job: a TRPL decay with the
+    model of the job's own fit, a PL or absorption spectrum, an XRD scan, an I-V sweep or a
+    photoresponse, decimated to a few thousand points at most. Derived data, like ParticleSummary."""
+
+    class Kind(models.TextChoices):
+        DECAY = "decay", "TRPL decay and fitted model"
+        SPECTRUM = "spectrum", "spectrum"
+        XRD = "xrd", "XRD scan"
+        IV = "iv", "I-V sweep"
+        PHOTORESPONSE = "photoresponse", "photoresponse"
+
+    job = models.OneToOneField(
+        "jobs.AnalysisJob", on_delete=models.CASCADE, primary_key=True, related_name="curve"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    format_version = models.PositiveSmallIntegerField(help_text="labbook.results.summaries.SUMMARY_VERSION")
+    computed_at = models.DateTimeField(auto_now=True)
+    n_points_raw = models.PositiveIntegerField(help_text="points in the raw data, before decimation")
+    data = models.JSONField(help_text="the columns to draw (JSON lists, null where undefined)")
+    note = models.CharField(
+        max_length=300, blank=True, help_text="how it was made, when not by the job itself"
+    )
+
+    class Meta:
+        verbose_name = "result curve"
+
+    def __str__(self) -> str:
+        return f"{self.kind} curve of job {self.job_id}"

@@ -3,23 +3,44 @@
 :func:`treatment_comparison` groups results by treatment (or by any sample/batch/treatment field)
 and returns per group: particle counts, mean / median / 95 % confidence interval of alpha_on,
 alpha_off, mean ON and OFF times, fraction ON and mean correlation; class shares; the per-movie
-population fits; TRPL average lifetimes; device photocurrent and response times. Aggregates run in
-the database (one grouped query per kind of result); medians use PostgreSQL's percentile_cont and,
-on SQLite (which has none), are computed from the grouped values in Python.
+population fits; TRPL average lifetimes; device photocurrent and response times.
+
+The particle statistics come from the stored per-analysis summaries (one row per analysis, see
+:mod:`labbook.results.summaries`), so their cost grows with the number of analyses, not of
+particles: counts, means, standard deviations and class counts are exact; a median is exact when
+one analysis holds the group's values and otherwise that of the mixture of the analyses' stored
+quantiles, between the pooled values' exact 46.9th and 53.1st percentiles (``median_exact`` says
+which). Analyses without a stored summary (made before summaries
+existed, not yet backfilled) are summarised from their particle rows in the request. With a
+particle filter (``particles=``) the statistics are aggregated from the filtered particle rows
+in the database instead (one grouped query; medians by PostgreSQL's percentile_cont, on SQLite in
+Python). Population fits, lifetimes and devices are one grouped query each over their result rows.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from statistics import median
 
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Aggregate, Avg, Count, F, FloatField, QuerySet
 
 from labbook.projects.selectors import visible
 from labbook.results.models import BlinkingAnalysis, DeviceMetrics, LifetimeFit, Particle
+from labbook.results.summaries import (
+    CLASSES,
+    PARTICLE_STATS,
+    SUMMARY_FIELDS,
+    SUMMARY_VERSION,
+    merge_matrix,
+    pool_groups,
+)
+
+log = logging.getLogger(__name__)
 
 #: group_by choices: name -> path from a Sample
 GROUPS = {
@@ -33,17 +54,6 @@ GROUPS = {
     "operator": "treatment__operator__username",
     "sample_kind": "kind",
 }
-
-PARTICLE_STATS = {  # output name -> Particle field
-    "alpha_on": "alpha_on",
-    "alpha_off": "alpha_off",
-    "mean_on_s": "mean_on",
-    "mean_off_s": "mean_off",
-    "fraction_on": "fraction_on",
-    "correlation_mean": "correlation_mean",
-    "edge_um": "edge",
-}
-CLASSES = ["BB", "BBB", "MSB", "PEB", "qTSB/mostly-on", "qTSB/intermediate", "qTSB/mostly-off"]
 
 
 class Median(Aggregate):
@@ -60,15 +70,16 @@ def particles_visible(user) -> QuerySet[Particle]:
     )
 
 
-def _summary(mean, sd, n, med) -> dict:
+def _summary(mean, sd, n, med, *, median_exact: bool = True) -> dict:
     """mean, median and the normal-approximation 95 % CI of the mean (mean +/- 1.96 sd / sqrt(n))."""
     if not n:
-        return {"n": 0, "mean": None, "median": None, "ci_low": None, "ci_high": None}
+        return {"n": 0, "mean": None, "median": None, "median_exact": True, "ci_low": None, "ci_high": None}
     half = 1.96 * sd / math.sqrt(n) if sd is not None and n > 1 else None
     return {
         "n": n,
         "mean": mean,
         "median": med,
+        "median_exact": median_exact,
         "sd": sd,
         "ci_low": None if half is None else mean - half,
         "ci_high": None if half is None else mean + half,
@@ -88,28 +99,61 @@ def _group_path(group_by: str) -> str:
     return GROUPS[group_by]
 
 
-def treatment_comparison(
-    *,
-    user,
-    group_by: str = "treatment",
-    particles: QuerySet[Particle] | None = None,
-    treatment_ids: list[int] | None = None,
-) -> list[dict]:
-    """Results grouped by ``group_by`` (see GROUPS), for what ``user`` may see.
+def _summaries_by_group(*, user, path: str, treatment_ids) -> dict:
+    """Group key -> pooled particle statistics of the visible analyses in it: one query for the
+    analyses' stored merge vectors (analyses without a stored summary are summarised from their
+    particle rows, two more queries), then numpy over all of them at once."""
+    from labbook.results.services import summaries_from_rows
 
-    ``particles`` narrows the particle statistics (e.g. a filtered queryset: "under 1 um");
-    ``treatment_ids`` limits every kind of result to those treatments. Groups are ordered by their
-    key; untreated samples form the group with key None.
-    """
-    path = _group_path(group_by)
+    key = f"run__sample__{path}"
+    qs = visible(BlinkingAnalysis, user)
+    if treatment_ids is not None:
+        qs = qs.filter(run__sample__treatment__in=treatment_ids)
+    keys, blobs, missing = [], [], {}
+    for pk, k, version, blob in qs.order_by().values_list(
+        "pk", key, "summary__format_version", "summary__merge"
+    ):
+        if version == SUMMARY_VERSION:
+            keys.append(k)
+            blobs.append(blob)
+        else:
+            missing[pk] = k
+    if missing:
+        log.warning(
+            "%d blinking analyses have no stored summary and were summarised from their particle rows: "
+            "run manage.py summarise_results",
+            len(missing),
+        )
+    for pk, data in summaries_from_rows(list(missing)).items():
+        keys.append(missing[pk])
+        blobs.append(data["merge"])
+    index: dict = {}
+    codes = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.intp)
+    pooled = pool_groups(merge_matrix(blobs), codes, len(index))
+    return {k: pooled[i] for k, i in index.items()}
+
+
+def _pooled_particles(group: dict) -> dict:
+    """The API's particle statistics of a group ({} when it has no particle)."""
+    if not group["n"]:
+        return {}
+    stats: dict = {"n": group["n"]}
+    for name in PARTICLE_STATS:
+        c = group["stats"][name]
+        stats[name] = _summary(c["mean"], c["sd"], c["n"], c["median"], median_exact=c["median_exact"])
+    counts = group["class_counts"]
+    total = sum(counts.values())
+    stats["classes"] = {k: v / total for k, v in counts.items()} if total else {}
+    stats["class_counts"] = counts
+    return stats
+
+
+def _particles_from_rows(groups: dict, *, user, path: str, particles, treatment_ids) -> None:
+    """The particle statistics of a filtered particle queryset, aggregated in the database."""
     pkey = f"analysis__run__sample__{path}"
-    qs = particles if particles is not None else visible(Particle, user)
-    if particles is not None:
-        qs = qs.filter(project__in=visible(BlinkingAnalysis, user).values("project"))
+    qs = particles.filter(project__in=visible(BlinkingAnalysis, user).values("project"))
     if treatment_ids is not None:
         qs = qs.filter(analysis__run__sample__treatment__in=treatment_ids)
-
-    groups: dict = defaultdict(lambda: {"particles": {}, "population": {}, "lifetime": {}, "device": {}})
     pg = connection.vendor == "postgresql"
 
     # particle statistics: one grouped query
@@ -156,6 +200,76 @@ def treatment_comparison(
         total = sum(c.values())
         groups[key]["particles"]["classes"] = {k: v / total for k, v in c.items()} if total else {}
         groups[key]["particles"]["class_counts"] = c
+
+
+#: what the pages draw of a summary (blinking_summaries loads these only)
+PLOT_FIELDS = ("n_particles", "bin_time_s", "class_counts", "dwells", "fits", "points")
+
+
+def blinking_summaries(*, user, treatment_ids: list[int] | None = None, analyses=None) -> list[dict]:
+    """The blinking analyses (of ``treatment_ids``, or the given ``analyses`` queryset) the user may
+    see, each with its particle summary: ``{"analysis", "treatment_id", "summary", "stored"}``.
+
+    One query when every summary is stored; ``stored`` is False for an analysis summarised from its
+    particle rows in this call (it has none stored yet: ``manage.py summarise_results``)."""
+    from labbook.results.services import summaries_from_rows
+
+    qs = analyses if analyses is not None else visible(BlinkingAnalysis, user)
+    if treatment_ids is not None:
+        qs = qs.filter(run__sample__treatment__in=treatment_ids)
+    rows = list(
+        qs.defer("payload", *(f"summary__{f}" for f in SUMMARY_FIELDS if f not in PLOT_FIELDS))
+        .select_related("summary", "run__sample")
+        .order_by("pk")
+    )
+    out, missing = [], []
+    for a in rows:
+        s = getattr(a, "summary", None) if _has_summary(a) else None
+        entry = {"analysis": a, "treatment_id": a.run.sample.treatment_id, "summary": None, "stored": False}
+        if s is not None and s.format_version == SUMMARY_VERSION:
+            entry.update(summary={f: getattr(s, f) for f in PLOT_FIELDS}, stored=True)
+        else:
+            missing.append(a.pk)
+        out.append(entry)
+    computed = summaries_from_rows(missing)
+    for entry in out:
+        if entry["summary"] is None:
+            entry["summary"] = computed.get(entry["analysis"].pk)
+    return out
+
+
+def _has_summary(analysis) -> bool:
+    from django.core.exceptions import ObjectDoesNotExist
+
+    try:
+        analysis.summary  # noqa: B018 - select_related filled it, or it does not exist
+    except ObjectDoesNotExist:
+        return False
+    return True
+
+
+def treatment_comparison(
+    *,
+    user,
+    group_by: str = "treatment",
+    particles: QuerySet[Particle] | None = None,
+    treatment_ids: list[int] | None = None,
+) -> list[dict]:
+    """Results grouped by ``group_by`` (see GROUPS), for what ``user`` may see.
+
+    ``particles`` narrows the particle statistics (e.g. a filtered queryset: "under 1 um");
+    ``treatment_ids`` limits every kind of result to those treatments. Groups are ordered by their
+    key; untreated samples form the group with key None.
+    """
+    path = _group_path(group_by)
+    groups: dict = defaultdict(lambda: {"particles": {}, "population": {}, "lifetime": {}, "device": {}})
+    if particles is None:
+        for key, group in _summaries_by_group(user=user, path=path, treatment_ids=treatment_ids).items():
+            stats = _pooled_particles(group)
+            if stats:
+                groups[key]["particles"] = stats
+    else:
+        _particles_from_rows(groups, user=user, path=path, particles=particles, treatment_ids=treatment_ids)
 
     # per-movie population fits
     analyses = visible(BlinkingAnalysis, user)
@@ -236,6 +350,60 @@ def treatment_comparison(
     return out
 
 
+def _csv_columns() -> list[tuple[str, str]]:
+    """(header, value path) of the particle CSV: ids and lineage first, then every measured column,
+    the header naming each column's unit."""
+    from labbook.units import QuantityField
+
+    units = {"centroid_y_px": "px", "centroid_x_px": "px", "area_px": "px", "threshold": "counts/frame"}
+    cols = [("id", "pk"), ("analysis", "analysis_id"), ("run", "analysis__run__code"),
+            ("treatment", "analysis__run__sample__treatment__code"), ("index", "index")]  # fmt: skip
+    skip = {"id", "project", "created_at", "modified_at", "created_by", "version", "analysis", "index",
+            "on_dwell_s", "off_dwell_s"}  # fmt: skip
+    for field in Particle._meta.concrete_fields:
+        if field.name in skip:
+            continue
+        unit = field.unit if isinstance(field, QuantityField) else units.get(field.name)
+        name = field.name.removesuffix("_px") if field.name in units and unit == "px" else field.name
+        cols.append((f"{name} ({unit})" if unit else name, field.attname))
+    return cols
+
+
+def particles_csv(particles: QuerySet[Particle], *, chunk_rows: int = 5000):
+    """The rows of ``particles`` (already filtered and ordered) as CSV text, streamed in chunks and
+    never held in memory: on PostgreSQL by ``COPY (SELECT ...) TO STDOUT`` (the server writes the
+    CSV), elsewhere through a server-side iterator and Python's csv writer. The first line names
+    every column with its unit; an empty field is a missing value."""
+    import csv
+    import io
+
+    columns = _csv_columns()
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow([h for h, _ in columns])
+    yield out.getvalue()
+    values = particles.values_list(*(path for _, path in columns))
+    if connection.vendor == "postgresql":
+        sql, params = values.query.sql_with_params()
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", params) as copy:
+                for block in copy:
+                    yield bytes(block)
+        return
+    rows = values.iterator(chunk_size=chunk_rows)
+    while True:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        n = 0
+        for row in rows:
+            writer.writerow(row)
+            n += 1
+            if n == chunk_rows:
+                break
+        if not n:
+            return
+        yield out.getvalue()
+
+
 def _labels(group_by: str, keys: list) -> dict:
     """Human labels (and a sort key) for group keys: treatments by their Cl:I, batches by code."""
     from labbook.synthesis.models import PostTreatment, Synthesis
@@ -266,4 +434,12 @@ def _labels(group_by: str, keys: list) -> dict:
     return {k: {"label": str(k)} for k in keys}
 
 
-__all__ = ["treatment_comparison", "particles_visible", "GROUPS", "CLASSES"]
+__all__ = [
+    "treatment_comparison",
+    "blinking_summaries",
+    "particles_csv",
+    "particles_visible",
+    "GROUPS",
+    "CLASSES",
+    "PARTICLE_STATS",
+]

@@ -1,6 +1,21 @@
-"""Analysis results through the API: read-only (results are written by jobs only)."""
+"""Analysis results through the API: read-only (results are written by jobs only).
 
+The particle list also streams as CSV (``?format=csv``, every filter applies, units in the header)
+and counts its rows from the analyses when it is filtered by lineage only (see
+:class:`ParticlePagination`), so a page of a million-particle list costs what a small list does.
+"""
+
+from django.core.paginator import Paginator
+from django.db.models import Sum
+from django.http import StreamingHttpResponse
+from django.utils.functional import cached_property
+from rest_framework import renderers
+from rest_framework.settings import api_settings
+
+from labbook.api.filters import COMMON_PARAMS
+from labbook.api.pagination import PageNumberPagination
 from labbook.api.viewsets import RecordReadOnlyViewSet
+from labbook.projects.selectors import visible
 from labbook.results import filters as f
 from labbook.results.api import serializers as s
 from labbook.results.models import (
@@ -12,6 +27,7 @@ from labbook.results.models import (
     SpectrumResult,
     XRDResult,
 )
+from labbook.results.selectors import particles_csv
 
 
 class BlinkingAnalysisViewSet(RecordReadOnlyViewSet):
@@ -26,8 +42,67 @@ class BlinkingAnalysisViewSet(RecordReadOnlyViewSet):
         return qs if self.action == "list" else qs.defer(None)
 
 
+class CSVRenderer(renderers.BaseRenderer):
+    """``?format=csv``: the list streams itself (:func:`labbook.results.selectors.particles_csv`);
+    what reaches this renderer is an error, written as text."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, dict):
+            return "\n".join(f"{k}: {v}" for k, v in data.items()).encode()
+        return str(data).encode()
+
+
+class _KnownCountPaginator(Paginator):
+    def __init__(self, object_list, per_page, *, known_count=None):
+        super().__init__(object_list, per_page)
+        self.known_count = known_count
+
+    @cached_property
+    def count(self):
+        return self.known_count if self.known_count is not None else super().count
+
+
+#: particle filters that select whole analyses (a particle's lineage): the count is then a sum of
+#: the analyses' particle counts, O(analyses) instead of a COUNT over every particle row
+LINEAGE_FILTERS = frozenset(f.LineageFilters.lineage("analysis__run"))
+
+
+class ParticlePagination(PageNumberPagination):
+    """Counts a lineage-only (or unfiltered) particle list as the sum of ``n_particles`` over the
+    analyses the same lineage filters select (every particle row is written with its analysis, in
+    one transaction, and n_particles is their number); any particle-level filter counts the rows."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.known_count = self.count_from_analyses(request)
+        return super().paginate_queryset(queryset, request, view)
+
+    def django_paginator_class(self, object_list, per_page):
+        return _KnownCountPaginator(object_list, per_page, known_count=getattr(self, "known_count", None))
+
+    @staticmethod
+    def count_from_analyses(request) -> int | None:
+        params = {k: v for k, v in request.query_params.items() if k not in COMMON_PARAMS}
+        if set(params) - LINEAGE_FILTERS:
+            return None
+        analyses = visible(BlinkingAnalysis, request.user)
+        if params:
+            fs = f.BlinkingAnalysisFilterSet(params, queryset=analyses)
+            if not fs.is_valid():
+                return None  # the list's own filtering reports the error
+            analyses = fs.qs
+        return analyses.order_by().aggregate(n=Sum("n_particles"))["n"] or 0
+
+
 class ParticleViewSet(RecordReadOnlyViewSet):
+    """Particles of blinking analyses; ``?format=csv`` streams every particle the filters select."""
+
     queryset = Particle.objects.defer("on_dwell_s", "off_dwell_s")
+    pagination_class = ParticlePagination
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
     serializer_class = s.ParticleSerializer
     detail_serializer_class = s.ParticleDetailSerializer
     filterset_class = f.ParticleFilterSet
@@ -40,6 +115,14 @@ class ParticleViewSet(RecordReadOnlyViewSet):
     def get_queryset(self):
         qs = super().get_queryset()
         return qs if self.action == "list" else qs.defer(None)
+
+    def list(self, request, *args, **kwargs):
+        if getattr(request.accepted_renderer, "format", None) == "csv":
+            rows = particles_csv(self.filter_queryset(self.get_queryset()))
+            response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = 'attachment; filename="particles.csv"'
+            return response
+        return super().list(request, *args, **kwargs)
 
 
 class LifetimeFitViewSet(RecordReadOnlyViewSet):

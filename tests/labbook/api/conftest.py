@@ -14,6 +14,7 @@ from labbook.demo import load_paper_series
 from labbook.jobs.models import AnalysisJob, JobStatus
 from labbook.projects.models import Membership, Project, Role
 from labbook.results.models import BlinkingAnalysis, LifetimeFit, Particle
+from labbook.results.services import particle_summary_write
 from tests.labbook.factories import UserFactory
 
 CLASSES = [("BB", ""), ("BBB", ""), ("MSB", ""), ("PEB", ""), ("qTSB", "mostly-on"), ("qTSB", "intermediate")]
@@ -34,8 +35,11 @@ def _fresh_cache():
     cache.clear()
 
 
-def add_blinking_results(run: CharacterizationRun, *, n: int, seed: int, alpha_on: float) -> BlinkingAnalysis:
-    """A succeeded blinking job of ``run`` with ``n`` generated particles (alpha_on around ``alpha_on``)."""
+def add_blinking_results(
+    run: CharacterizationRun, *, n: int, seed: int, alpha_on: float, summary: bool = True
+) -> BlinkingAnalysis:
+    """A succeeded blinking job of ``run`` with ``n`` generated particles (alpha_on around ``alpha_on``)
+    and, as a job writes it, their summary (``summary=False``: a result from before summaries)."""
     rng = np.random.default_rng(seed)
     job = AnalysisJob.objects.create(
         project=run.project,
@@ -84,6 +88,8 @@ def add_blinking_results(run: CharacterizationRun, *, n: int, seed: int, alpha_o
         )
         for i in range(n)
     )
+    if summary:
+        particle_summary_write(analysis=analysis)
     return analysis
 
 

@@ -2,6 +2,7 @@
 form errors (never a 500), lists with the API's filters, details, run uploads, comparison queries."""
 
 import datetime as dt
+import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -246,9 +247,9 @@ def test_comparison_and_particle_pages_with_real_results(client, scientist, djan
     with django_assert_max_num_queries(40):
         r = client.get(reverse("pages:compare"))
     assert r.status_code == 200
-    divs = r.context["divs"]
-    assert set(divs) == {"dwell_on", "dwell_off", "alpha", "classes", "correlation", "particle_alpha",
-                         "trpl", "pl", "abs", "xrd", "iv", "photoresponse"}  # fmt: skip
+    names = r.context["names"]
+    assert set(names) == {"dwell_on", "dwell_off", "alpha", "classes", "correlation", "particle_alpha",
+                          "trpl", "pl", "abs", "xrd", "iv", "photoresponse"}  # fmt: skip
     assert r["X-Figures-Cached"] == "0"
     series = r.context["series"]
     assert [s["nominal_cl_percent"] for s in series] == [0, 3, 9, 17]
@@ -260,7 +261,7 @@ def test_comparison_and_particle_pages_with_real_results(client, scientist, djan
     counts = {}
     for n in (1, 2, 4):
         r2 = client.get(reverse("pages:compare"), {"treatment": ids[:n]})
-        assert len(r2.context["series"]) == n and len(r2.context["divs"]) == 12
+        assert len(r2.context["series"]) == n and len(r2.context["names"]) == 12
         counts[n] = (int(r2["X-Query-Count"]), r2["X-Figures-Cached"])
     assert counts[1][0] == counts[2][0] and counts[1][1] == counts[2][1] == "0", counts
     assert counts[4][1] == "1"  # the default series, drawn by the first request
@@ -270,15 +271,72 @@ def test_comparison_and_particle_pages_with_real_results(client, scientist, djan
     t.notes = "edited"
     t.save()
     assert client.get(reverse("pages:compare"), {"treatment": ids})["X-Figures-Cached"] == "0"
-    script = r.context["script"]
-    assert "MAPbCl3 (100) 15.6" in script
-    assert ("α = " in script) or ("\\u03b1 = " in script)  # alpha +/- error in the dwell legends
+    html = r.content.decode()
+    figures = json.loads(html.split('id="compare-figures" type="application/json">')[1].split("</script>")[0])
+    figures = figures["figures"]
+    assert any(lb["text"].startswith("MAPbCl3 (100) 15.6") for lb in figures["xrd"]["labels"])
+    assert all(
+        ": α = " in g["legend"] for g in figures["dwell_on"]["glyphs"]
+    )  # alpha +/- error in the legends
+    assert 'LabbookFigures.draw("compare-figures")' in html  # drawn in the browser by pages/figures.js
     p = Particle.objects.filter(analysis__run__sample__treatment__in=ids).first()
     r = client.get(reverse("pages:particle-detail", args=[p.pk]))
     assert r.status_code == 200 and "Trace of particle" in r.context["plot"]["script"]
     for run in CharacterizationRun.objects.all():
         assert client.get(reverse("characterization:run-detail", args=[run.pk])).status_code == 200
     assert series[0]["photocurrent"].endswith("nA")
+    _pages_draw_what_the_jobs_stored(client, ids)
+
+
+def _figures(response) -> dict:
+    html = response.content.decode()
+    return json.loads(html.split('id="compare-figures" type="application/json">')[1].split("</script>")[0])[
+        "figures"
+    ]
+
+
+def _pages_draw_what_the_jobs_stored(client, ids):
+    """With every raw file gone from storage the pages still draw everything (they never read one,
+    nor a particle row: the stored summaries and curves are all they need); a result from before
+    the curves were stored says "not computed yet" instead of dropping out of its figure."""
+    from django.core.cache import cache
+    from django.core.files.storage import default_storage
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from labbook.devices.models import Device
+    from labbook.files.models import RawFile
+    from labbook.results.models import LifetimeFit, ParticleSummary, ResultCurve
+
+    for raw in RawFile.objects.all():
+        default_storage.delete(raw.storage_name)
+    cache.clear()
+    with CaptureQueriesContext(connection) as ctx:
+        r = client.get(reverse("pages:compare"), {"treatment": ids})
+    assert r.status_code == 200 and r["X-Figures-Cached"] == "0"
+    assert not any('"results_particle"' in q["sql"] for q in ctx.captured_queries)
+    figures = _figures(r)
+    assert len(figures["trpl"]["glyphs"]) == 8 and not figures["trpl"].get("note")  # 4 decays, 4 models
+    assert all(not f.get("message") for name, f in figures.items()), [
+        f.get("message") for f in figures.values()
+    ]
+    assert b"not computed yet" not in r.content
+    for run in CharacterizationRun.objects.all():
+        assert client.get(reverse("characterization:run-detail", args=[run.pk])).status_code == 200
+    for device in Device.objects.all():
+        assert client.get(reverse("devices:device-detail", args=[device.pk])).status_code == 200
+
+    # results from before the summaries: curves "not computed yet", blinking from the particle rows
+    fit = LifetimeFit.objects.filter(run__sample__treatment=ids[1]).get()
+    ResultCurve.objects.filter(job=fit.job_id).delete()
+    ParticleSummary.objects.filter(analysis__run__sample__treatment=ids[2]).delete()
+    r = client.get(reverse("pages:compare"), {"treatment": ids})
+    figures, html = _figures(r), r.content.decode()
+    assert r["X-Figures-Cached"] == "0" and len(figures["trpl"]["glyphs"]) == 6
+    assert "3.42 % Cl" in figures["trpl"]["note"] and "not computed yet" in figures["trpl"]["note"]
+    assert "TRPL of 3.42 % Cl: curve not computed yet" in html and "summarised from its particle rows" in html
+    assert len(r.context["series"]) == 4 and all(s["stats"]["n"] for s in r.context["series"])
+    assert len([g for g in figures["dwell_on"]["glyphs"] if g["kind"] == "scatter"]) == 4
 
 
 def test_an_unbalanced_quote_in_a_quantity_is_a_form_error(client_in, series):
