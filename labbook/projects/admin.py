@@ -2,157 +2,22 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import Http404
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
-from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from labbook.projects.forms import VersionedModelForm
-from labbook.projects.models import Membership, Project, Role
-from labbook.projects.permissions import can_admin, can_edit, has_role
+from labbook.projects.models import Role
+from labbook.projects.permissions import can_edit, has_role
 from labbook.projects.selectors import projects_for
 
 
-def _active_staff(request) -> bool:
+def active_staff(request) -> bool:
+    """An active staff user: who may open the admin at all."""
     user = request.user
     return user.is_active and user.is_staff
 
 
 def _writable_projects(user):
     return projects_for(user, min_role=Role.EDITOR).filter(frozen_at__isnull=True)
-
-
-class MembershipInline(admin.TabularInline):
-    """Memberships are managed by the project's admins (and superusers)."""
-
-    model = Membership
-    extra = 0
-    autocomplete_fields = ["user", "group"]
-
-    def has_view_permission(self, request, obj=None):
-        return _active_staff(request) and (obj is None or has_role(request.user, obj, Role.VIEWER))
-
-    def has_add_permission(self, request, obj=None):
-        return obj is not None and _active_staff(request) and can_admin(request.user, obj)
-
-    has_change_permission = has_delete_permission = has_add_permission
-
-
-@admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
-    """Members see their projects; project admins manage memberships and freeze; only a
-    superuser creates projects and unfreezes them."""
-
-    list_display = ["name", "slug", "created_at", "frozen_at", "freeze_reason"]
-    search_fields = ["name", "slug", "description"]
-    prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["created_at", "frozen_at", "frozen_by", "freeze_reason", "freeze_actions"]
-    inlines = [MembershipInline]
-    actions = ["export_eln"]
-
-    def get_queryset(self, request):
-        return projects_for(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return _active_staff(request) and (
-            projects_for(request.user).exists() if obj is None else has_role(request.user, obj, Role.VIEWER)
-        )
-
-    def has_add_permission(self, request):
-        return _active_staff(request) and request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None):
-        if not _active_staff(request):
-            return False
-        if obj is None:
-            return projects_for(request.user, min_role=Role.ADMIN).exists()
-        return can_admin(request.user, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return _active_staff(request) and request.user.is_superuser and (obj is None or not obj.is_frozen)
-
-    def get_readonly_fields(self, request, obj=None):
-        fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and obj.is_frozen and not request.user.is_superuser:
-            fields += ["name", "slug", "description"]
-        return fields
-
-    def get_prepopulated_fields(self, request, obj=None):
-        return {} if obj is not None and obj.is_frozen else super().get_prepopulated_fields(request, obj)
-
-    @admin.display(description="freeze")
-    def freeze_actions(self, obj):
-        if obj is None or obj.pk is None:
-            return "—"
-        if obj.is_frozen:
-            url = reverse("admin:projects_project_unfreeze", args=[obj.pk])
-            return format_html('<a class="button" href="{}">Unfreeze (superusers)…</a>', url)
-        url = reverse("admin:projects_project_freeze", args=[obj.pk])
-        return format_html('<a class="button" href="{}">Freeze this project…</a>', url)
-
-    @admin.action(description="Export as .eln (a background job; download it from its archive job)")
-    def export_eln(self, request, queryset):
-        from labbook.archives.admin import export_projects_eln
-
-        export_projects_eln(self, request, queryset)
-
-    def get_urls(self):
-        return [
-            path(
-                "<int:pk>/freeze/",
-                self.admin_site.admin_view(self.freeze_view),
-                name="projects_project_freeze",
-            ),
-            path(
-                "<int:pk>/unfreeze/",
-                self.admin_site.admin_view(self.unfreeze_view),
-                name="projects_project_unfreeze",
-            ),
-            *super().get_urls(),
-        ]
-
-    def _freeze_form_view(self, request, pk: int, *, unfreeze: bool):
-        from django.core.exceptions import PermissionDenied, ValidationError
-
-        from labbook.archives.services import project_freeze, project_unfreeze
-        from labbook.projects.permissions import RecordNotFound
-
-        project = self.get_queryset(request).filter(pk=pk).first()
-        if project is None:
-            raise Http404
-        error = None
-        if request.method == "POST":
-            try:
-                if unfreeze:
-                    project_unfreeze(
-                        project=project, user=request.user, reason=request.POST.get("reason", "")
-                    )
-                    messages.success(request, f"{project} is unfrozen; the reason is kept.")
-                else:
-                    event = project_freeze(
-                        project=project, user=request.user, reason=request.POST.get("reason", "")
-                    )
-                    messages.success(request, f"{project} is frozen; signed manifest: {event.manifest_path}")
-                return redirect("admin:projects_project_change", project.pk)
-            except RecordNotFound:
-                raise Http404 from None
-            except (ValidationError, PermissionDenied) as exc:
-                error = "; ".join(getattr(exc, "messages", [str(exc)]))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "project": project,
-            "unfreeze": unfreeze,
-            "error": error,
-            "title": f"{'Unfreeze' if unfreeze else 'Freeze'} {project}",
-        }
-        return TemplateResponse(request, "admin/projects/project/freeze.html", context)
-
-    def freeze_view(self, request, pk: int):
-        return self._freeze_form_view(request, pk, unfreeze=False)
-
-    def unfreeze_view(self, request, pk: int):
-        return self._freeze_form_view(request, pk, unfreeze=True)
 
 
 def _has_history(model) -> bool:
@@ -203,17 +68,17 @@ class ProjectScopedAdmin(SimpleHistoryAdmin):
 
     # --- roles ----------------------------------------------------------------------------
     def has_view_permission(self, request, obj=None):
-        if not _active_staff(request):
+        if not active_staff(request):
             return False
         if obj is None:
             return projects_for(request.user).exists()
         return has_role(request.user, obj.project, Role.VIEWER)
 
     def has_add_permission(self, request, *args):
-        return _active_staff(request) and _writable_projects(request.user).exists()
+        return active_staff(request) and _writable_projects(request.user).exists()
 
     def has_change_permission(self, request, obj=None):
-        if not _active_staff(request):
+        if not active_staff(request):
             return False
         if obj is None:
             return _writable_projects(request.user).exists()
@@ -444,14 +309,14 @@ class ProjectScopedInline(admin.TabularInline):
 
     # roles in the parent's project decide, as for ProjectScopedAdmin (not Django's model perms)
     def has_view_permission(self, request, obj=None):
-        if not _active_staff(request):
+        if not active_staff(request):
             return False
         if obj is None:
             return projects_for(request.user).exists()
         return has_role(request.user, obj.project, Role.VIEWER)
 
     def has_add_permission(self, request, obj=None):
-        if not _active_staff(request):
+        if not active_staff(request):
             return False
         if obj is None or obj.pk is None:
             return _writable_projects(request.user).exists()
