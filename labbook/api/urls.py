@@ -6,15 +6,15 @@ from rest_framework.routers import DefaultRouter
 
 from labbook.api.schema import CachedSchemaView
 from labbook.api.views import ComparisonView, ObtainTokenView, TokenViewSet
-from labbook.archives.api.views import ArchiveJobViewSet
-from labbook.characterization.api.views import RunViewSet
-from labbook.devices.api.views import DeviceViewSet, MeasurementViewSet
-from labbook.files.api.views import RawFileViewSet
-from labbook.jobs.api.views import JobViewSet
-from labbook.notebook.api.views import EntryViewSet
-from labbook.projects.api.views import ProjectViewSet
+from labbook.api.archives.views import ArchiveJobViewSet
+from labbook.api.characterization.views import RunViewSet
+from labbook.api.devices.views import DeviceViewSet, MeasurementViewSet
+from labbook.api.files.views import RawFileViewSet
+from labbook.api.jobs.views import JobViewSet
+from labbook.api.notebook.views import EntryViewSet
+from labbook.api.projects.views import ProjectViewSet
 from labbook.results.api import views as results
-from labbook.synthesis.api import views as synthesis
+from labbook.api.synthesis import views as synthesis
 
 app_name = "api"
 

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from labbook.api.exceptions import PayloadTooLarge
 from labbook.archives import jobs
-from labbook.archives.api.serializers import (
+from labbook.api.archives.serializers import (
     ArchiveExportSerializer,
     ArchiveImportSerializer,
     ArchiveJobSerializer,

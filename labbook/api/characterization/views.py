@@ -2,7 +2,7 @@
 
 from labbook.api.viewsets import RecordViewSet
 from labbook.characterization import services
-from labbook.characterization.api.serializers import RunSerializer
+from labbook.api.characterization.serializers import RunSerializer
 from labbook.characterization.filters import RunFilterSet
 from labbook.characterization.models import CharacterizationRun
 

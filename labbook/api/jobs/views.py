@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.jobs import services
-from labbook.jobs.api.serializers import JobSerializer, JobSubmitSerializer
+from labbook.api.jobs.serializers import JobSerializer, JobSubmitSerializer
 from labbook.jobs.filters import JobFilterSet
 from labbook.jobs.models import AnalysisJob
 from labbook.projects.models import Role

@@ -2,7 +2,7 @@
 
 from labbook.api.viewsets import RecordViewSet
 from labbook.notebook import services
-from labbook.notebook.api.serializers import EntrySerializer
+from labbook.api.notebook.serializers import EntrySerializer
 from labbook.notebook.filters import EntryFilterSet
 from labbook.notebook.models import NotebookEntry
 

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from labbook.api.exceptions import PayloadTooLarge
 from labbook.api.viewsets import RecordReadOnlyViewSet
-from labbook.files.api.serializers import RawFileSerializer, RawFileUploadSerializer
+from labbook.api.files.serializers import RawFileSerializer, RawFileUploadSerializer
 from labbook.files.filters import RawFileFilterSet
 from labbook.files.models import RawFile
 from labbook.files.services import RawFileDamaged, raw_file_open_checked, raw_files_attach

@@ -2,7 +2,7 @@
 
 from rest_framework import viewsets
 
-from labbook.projects.api.serializers import ProjectSerializer
+from labbook.api.projects.serializers import ProjectSerializer
 from labbook.projects.models import ROLE_RANK, Membership, Project, Role
 from labbook.projects.selectors import projects_for
 

@@ -7,7 +7,7 @@ from labbook.api.exceptions import scrub_paths
 from labbook.api.serializers import LabModelSerializer, StrictFieldsMixin
 from labbook.characterization.models import CharacterizationRun
 from labbook.devices.models import DeviceMeasurement
-from labbook.files.api.serializers import RawFileRef
+from labbook.api.files.serializers import RawFileRef
 from labbook.files.models import RawFile
 from labbook.jobs.models import AnalysisJob, JobInput, JobKind
 from labbook.projects.selectors import visible

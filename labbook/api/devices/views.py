@@ -2,7 +2,7 @@
 
 from labbook.api.viewsets import RecordViewSet
 from labbook.devices import services
-from labbook.devices.api.serializers import DeviceSerializer, MeasurementSerializer
+from labbook.api.devices.serializers import DeviceSerializer, MeasurementSerializer
 from labbook.devices.filters import DeviceFilterSet, MeasurementFilterSet
 from labbook.devices.models import Device, DeviceMeasurement
 

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from labbook.api.serializers import RecordSerializer, link_serializer
-from labbook.characterization.api.serializers import JobRef, RawFileRef
+from labbook.api.characterization.serializers import JobRef, RawFileRef
 from labbook.devices.models import Device, DeviceMeasurement
 from labbook.results.models import DeviceMetrics
 

@@ -5,7 +5,7 @@ from django.db.models.functions import Coalesce
 
 from labbook.api.viewsets import RecordViewSet
 from labbook.synthesis import services
-from labbook.synthesis.api import serializers as s
+from labbook.api.synthesis import serializers as s
 from labbook.synthesis.filters import (
     BatchFilterSet,
     BatchLinkFilterSet,
