@@ -18,6 +18,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from labbook.core.text import scrub_paths
 from labbook.projects.models import ConflictError, ProjectFrozen
 from labbook.projects.permissions import RecordNotFound, RoleRequired
 
@@ -35,15 +36,6 @@ class SecretHidingReporterFilter(SafeExceptionReporterFilter):
     hidden_settings = re.compile(
         "API|TOKEN|KEY|SECRET|PASS|SIGNATURE|HTTP_COOKIE|DATABASE_URL|_URL$|DSN|AUTH", flags=re.IGNORECASE
     )
-
-
-# an absolute path of two or more parts (/tmp/labbook-job-x/decay.csv, /srv/media/raw/ab/abcd...)
-_PATH = re.compile(r"(?<![\w:/.])(?:/[\w.@+~-]+){2,}/?")
-
-
-def scrub_paths(text: str) -> str:
-    """``text`` with every absolute server path replaced by its last part (the file's name)."""
-    return _PATH.sub(lambda m: m.group().rstrip("/").rsplit("/", 1)[-1], text)
 
 
 def _scrubbed(data):

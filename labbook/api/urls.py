@@ -13,7 +13,7 @@ from labbook.api.files.views import RawFileViewSet
 from labbook.api.jobs.views import JobViewSet
 from labbook.api.notebook.views import EntryViewSet
 from labbook.api.projects.views import ProjectViewSet
-from labbook.results.api import views as results
+from labbook.api.results import views as results
 from labbook.api.synthesis import views as synthesis
 
 app_name = "api"

@@ -37,6 +37,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from labbook.archives.models import ARCHIVE_JOB_ACTIVE, ArchiveJob, ArchiveJobKind, ArchiveJobStatus
+from labbook.core.text import scrub_paths
 from labbook.files.uploads import RefusedUpload, too_large_message
 from labbook.projects.models import Project, Role
 from labbook.projects.permissions import RecordNotFound, require_role
@@ -316,8 +317,6 @@ def _heartbeat(job_id: int) -> Iterator[None]:
 
 def _message(exc: BaseException, job: ArchiveJob) -> str:
     """One line for the job's error: the refusal as the import or export says it, without server paths."""
-    from labbook.api.exceptions import scrub_paths
-
     if isinstance(exc, ValidationError):
         text = "; ".join(exc.messages)
     elif isinstance(exc, RecordNotFound):

@@ -3,9 +3,9 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from labbook.api.exceptions import scrub_paths
 from labbook.api.serializers import StrictFieldsMixin
 from labbook.archives.models import ArchiveJob, ArchiveJobKind, ArchiveJobStatus
+from labbook.core.text import scrub_paths
 
 
 class ArchiveJobSerializer(serializers.ModelSerializer):

@@ -3,11 +3,11 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from labbook.api.exceptions import scrub_paths
+from labbook.api.files.serializers import RawFileRef
 from labbook.api.serializers import LabModelSerializer, StrictFieldsMixin
 from labbook.characterization.models import CharacterizationRun
+from labbook.core.text import scrub_paths
 from labbook.devices.models import DeviceMeasurement
-from labbook.api.files.serializers import RawFileRef
 from labbook.files.models import RawFile
 from labbook.jobs.models import AnalysisJob, JobInput, JobKind
 from labbook.projects.selectors import visible

@@ -17,7 +17,7 @@ from labbook.api.pagination import PageNumberPagination
 from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.projects.selectors import visible
 from labbook.results import filters as f
-from labbook.results.api import serializers as s
+from labbook.api.results import serializers as s
 from labbook.results.models import (
     BlinkingAnalysis,
     DeviceMetrics,
