@@ -618,7 +618,7 @@ def main() -> int:
     from django.urls import include, path
 
     urlpatterns[:] = [
-        path("files/", include("labbook.files.urls")),
+        path("files/", include("labbook.pages.files.urls")),  # the artifact links of results
         path("api/", include("labbook.api.urls")),
     ]
     settings.ROOT_URLCONF = __name__
