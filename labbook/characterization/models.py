@@ -58,6 +58,7 @@ class CharacterizationRun(ProjectRecord):
     class Meta:
         ordering = ["-date", "code"]
         verbose_name = "characterisation run"
+        indexes = [models.Index(fields=["-date", "code"], name="run_list_order")]  # a page of the list
         constraints = [
             code_unique_in_project(name="run_code_unique", message="a run with this code already exists")
         ]

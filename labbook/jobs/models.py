@@ -84,7 +84,10 @@ class AnalysisJob(ProjectRecord):
 
     class Meta:
         ordering = ["-queued_at"]
-        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["-queued_at"], name="job_list_order"),  # a page of the list
+        ]
 
     def __str__(self) -> str:
         target = self.run or self.measurement

@@ -119,6 +119,7 @@ class Synthesis(ProjectRecord):
 
     class Meta:
         ordering = ["-date", "code"]
+        indexes = [models.Index(fields=["-date", "code"], name="batch_list_order")]  # a page of the list
         verbose_name = "batch"
         verbose_name_plural = "batches"
         constraints = [
@@ -325,6 +326,7 @@ class ChlorideStock(ProjectRecord):
 
     class Meta:
         ordering = ["-date", "code"]
+        indexes = [models.Index(fields=["-date", "code"], name="stock_list_order")]  # a page of the list
         constraints = [
             code_unique_in_project(name="stock_code_unique", message="a stock with this code already exists")
         ]
@@ -470,6 +472,7 @@ class PostTreatment(ProjectRecord):
 
     class Meta:
         ordering = ["-date", "code"]
+        indexes = [models.Index(fields=["-date", "code"], name="treatment_list_order")]  # a page of the list
         constraints = [
             code_unique_in_project(
                 name="treatment_code_unique", message="a treatment with this code already exists"
@@ -607,6 +610,7 @@ class Sample(ProjectRecord):
 
     class Meta:
         ordering = ["-date", "code"]
+        indexes = [models.Index(fields=["-date", "code"], name="sample_list_order")]  # a page of the list
         constraints = [
             code_unique_in_project(
                 name="sample_code_unique", message="a sample with this code already exists"
