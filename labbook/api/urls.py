@@ -4,8 +4,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from labbook.api.schema import CachedSchemaView
-from labbook.api.views import ComparisonView, ObtainTokenView, TokenViewSet
 from labbook.api.archives.views import ArchiveJobViewSet
 from labbook.api.characterization.views import RunViewSet
 from labbook.api.devices.views import DeviceViewSet, MeasurementViewSet
@@ -14,7 +12,9 @@ from labbook.api.jobs.views import JobViewSet
 from labbook.api.notebook.views import EntryViewSet
 from labbook.api.projects.views import ProjectViewSet
 from labbook.api.results import views as results
+from labbook.api.schema import CachedSchemaView
 from labbook.api.synthesis import views as synthesis
+from labbook.api.views import ComparisonView, ObtainTokenView, TokenViewSet
 
 app_name = "api"
 

@@ -11,13 +11,13 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from labbook.api.exceptions import PayloadTooLarge
-from labbook.archives import jobs
 from labbook.api.archives.serializers import (
     ArchiveExportSerializer,
     ArchiveImportSerializer,
     ArchiveJobSerializer,
 )
+from labbook.api.exceptions import PayloadTooLarge
+from labbook.archives import jobs
 from labbook.projects.models import Project
 from labbook.projects.permissions import RecordNotFound
 

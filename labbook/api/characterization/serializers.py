@@ -3,9 +3,9 @@ analysis jobs and results."""
 
 from rest_framework import serializers
 
+from labbook.api.files.serializers import RawFileRef
 from labbook.api.serializers import RecordSerializer, link_serializer
 from labbook.characterization.models import CharacterizationRun
-from labbook.api.files.serializers import RawFileRef
 from labbook.jobs.models import AnalysisJob
 from labbook.results.models import BlinkingAnalysis, LifetimeFit, SpectrumResult, XRDResult
 

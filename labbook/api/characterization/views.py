@@ -1,8 +1,8 @@
 """API viewset for characterisation runs."""
 
+from labbook.api.characterization.serializers import RunSerializer
 from labbook.api.viewsets import RecordViewSet
 from labbook.characterization import services
-from labbook.api.characterization.serializers import RunSerializer
 from labbook.characterization.filters import RunFilterSet
 from labbook.characterization.models import CharacterizationRun
 

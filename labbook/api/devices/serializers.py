@@ -2,8 +2,8 @@
 
 from rest_framework import serializers
 
-from labbook.api.serializers import RecordSerializer, link_serializer
 from labbook.api.characterization.serializers import JobRef, RawFileRef
+from labbook.api.serializers import RecordSerializer, link_serializer
 from labbook.devices.models import Device, DeviceMeasurement
 from labbook.results.models import DeviceMetrics
 

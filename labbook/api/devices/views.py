@@ -1,8 +1,8 @@
 """API viewsets for devices and device measurements."""
 
+from labbook.api.devices.serializers import DeviceSerializer, MeasurementSerializer
 from labbook.api.viewsets import RecordViewSet
 from labbook.devices import services
-from labbook.api.devices.serializers import DeviceSerializer, MeasurementSerializer
 from labbook.devices.filters import DeviceFilterSet, MeasurementFilterSet
 from labbook.devices.models import Device, DeviceMeasurement
 

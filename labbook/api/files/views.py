@@ -18,8 +18,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from labbook.api.exceptions import PayloadTooLarge
-from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.api.files.serializers import RawFileSerializer, RawFileUploadSerializer
+from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.files.filters import RawFileFilterSet
 from labbook.files.models import RawFile
 from labbook.files.services import RawFileDamaged, raw_file_open_checked, raw_files_attach

@@ -8,9 +8,9 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from labbook.api.jobs.serializers import JobSerializer, JobSubmitSerializer
 from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.jobs import services
-from labbook.api.jobs.serializers import JobSerializer, JobSubmitSerializer
 from labbook.jobs.filters import JobFilterSet
 from labbook.jobs.models import AnalysisJob
 from labbook.projects.models import Role

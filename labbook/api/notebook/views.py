@@ -1,8 +1,8 @@
 """API viewset for notebook entries."""
 
+from labbook.api.notebook.serializers import EntrySerializer
 from labbook.api.viewsets import RecordViewSet
 from labbook.notebook import services
-from labbook.api.notebook.serializers import EntrySerializer
 from labbook.notebook.filters import EntryFilterSet
 from labbook.notebook.models import NotebookEntry
 

@@ -14,10 +14,10 @@ from rest_framework.settings import api_settings
 
 from labbook.api.filters import COMMON_PARAMS
 from labbook.api.pagination import PageNumberPagination
+from labbook.api.results import serializers as s
 from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.projects.selectors import visible
 from labbook.results import filters as f
-from labbook.api.results import serializers as s
 from labbook.results.models import (
     BlinkingAnalysis,
     DeviceMetrics,

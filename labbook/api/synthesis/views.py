@@ -3,9 +3,9 @@
 from django.db.models import Prefetch, Sum
 from django.db.models.functions import Coalesce
 
+from labbook.api.synthesis import serializers as s
 from labbook.api.viewsets import RecordViewSet
 from labbook.synthesis import services
-from labbook.api.synthesis import serializers as s
 from labbook.synthesis.filters import (
     BatchFilterSet,
     BatchLinkFilterSet,

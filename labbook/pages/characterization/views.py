@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from labbook.characterization.filters import RunFilterSet
-from labbook.pages.characterization.forms import AnalyseForm, AttachFilesForm
 from labbook.characterization.models import CharacterizationRun
 from labbook.files.services import raw_files_attach, raw_files_attach_check
 from labbook.jobs.services import TECHNIQUE_KINDS, job_submit_natural, workers_alive
+from labbook.pages.characterization.forms import AnalyseForm, AttachFilesForm
 from labbook.pages.lists import filtered_list
 from labbook.projects.models import ProjectFrozen, Role
 from labbook.projects.permissions import can_edit, require_role

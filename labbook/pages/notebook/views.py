@@ -10,11 +10,11 @@ from django.urls import reverse
 
 from labbook.notebook import services
 from labbook.notebook.filters import EntryFilterSet
-from labbook.pages.notebook.forms import LINKS, EntryForm
 from labbook.notebook.models import NotebookEntry
 from labbook.pages.lists import filtered_list
-from labbook.projects.selectors import visible
+from labbook.pages.notebook.forms import LINKS, EntryForm
 from labbook.pages.synthesis.views import add_errors
+from labbook.projects.selectors import visible
 
 DETAIL = {
     "batches": "synthesis:batch-detail",

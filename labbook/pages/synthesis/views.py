@@ -13,10 +13,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from labbook.pages.lists import filtered_list
+from labbook.pages.synthesis.forms import RECIPE_FIELDS, SynthesisForm, TreatmentForm
 from labbook.projects.selectors import visible
 from labbook.synthesis import selectors, services
 from labbook.synthesis.filters import BatchFilterSet, SampleFilterSet, TreatmentFilterSet
-from labbook.pages.synthesis.forms import RECIPE_FIELDS, SynthesisForm, TreatmentForm
 from labbook.synthesis.models import ChlorideStock, PostTreatment, Synthesis
 from labbook.units import QuantityFormField, format_quantity
 
