@@ -12,6 +12,20 @@ from analysis.units import parse_quantity
 HELP = "fit 1-4 exponentials to a TCSPC decay (.csv/.phu/.ptu/.sdt), reconvolved with an IRF"
 
 
+def fit_json(fit) -> dict:
+    """The fit's part of the command's JSON contract (also what an analysis job stores)."""
+    out = {
+        "taus_ns": fit.taus_ns,
+        "taus_err_ns": fit.taus_err_ns,
+        "amplitudes": fit.amplitudes,
+        "tau_avg_amp_ns": fit.tau_avg_amp_ns,
+        "tau_avg_int_ns": fit.tau_avg_int_ns,
+        "chi2_red": fit.chi2_red,
+    }
+    out.update({k: v for k, v in fit.summary().items() if k not in out})
+    return out
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("decay", help="decay histogram: .csv/.txt (time, counts), .phu, .ptu or .sdt")
     parser.add_argument("--irf", help="measured IRF histogram (same bin width); default: fitted Gaussian IRF")
@@ -98,15 +112,7 @@ def run(args: argparse.Namespace) -> dict:
         method=args.method,
         fit_range_ns=fit_range,
     )
-    out = {
-        "taus_ns": fit.taus_ns,
-        "taus_err_ns": fit.taus_err_ns,
-        "amplitudes": fit.amplitudes,
-        "tau_avg_amp_ns": fit.tau_avg_amp_ns,
-        "tau_avg_int_ns": fit.tau_avg_int_ns,
-        "chi2_red": fit.chi2_red,
-    }
-    out.update({k: v for k, v in fit.summary().items() if k not in out})
+    out = fit_json(fit)
     out.update(
         {
             "file": str(args.decay),

@@ -490,15 +490,9 @@ class TRPLRunner(CommandRunner):
     def analyse(self, paths, params, *, progress, scheduler):
         progress(0.1, "fitting the decay")
         decay, fit, inputs = trpl_fit(paths, params)
-        out = {
-            "taus_ns": fit.taus_ns,
-            "taus_err_ns": fit.taus_err_ns,
-            "amplitudes": fit.amplitudes,
-            "tau_avg_amp_ns": fit.tau_avg_amp_ns,
-            "tau_avg_int_ns": fit.tau_avg_int_ns,
-            "chi2_red": fit.chi2_red,
-        }
-        out.update({k: v for k, v in fit.summary().items() if k not in out})
+        from analysis.commands.trpl import fit_json  # the command line's contract, the same JSON
+
+        out = fit_json(fit)
         out.update(inputs)
         data = jsonable(with_version(out))
         data["parameters"] = params
