@@ -48,20 +48,21 @@ demo: install
 	$(PY) manage.py serve_demo $(HOST):$(PORT)
 
 # Headless Chromium for the page tests (tests/labbook/pages/test_browser.py): Debian's packages,
-# driven by Playwright's Python driver (nothing is downloaded at test time). `chromium` installs them
-# when missing; `chromium-install` always runs apt (a no-op when installed; .ci/run uses it, so CI
+# driven by Playwright's Python driver (nothing is downloaded at test time); and minisign, the reference
+# tool the .eln signature tests check our signatures against. `chromium` installs them when missing;
+# `chromium-install` always runs apt (a no-op when installed; .ci/run uses it, so CI
 # exercises the install on every run). apt runs as root directly, else through sudo.
 chromium:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || $(MAKE) --no-print-directory chromium-install
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v minisign >/dev/null || $(MAKE) --no-print-directory chromium-install
 
 chromium-install:
 	@set -e; \
 	if [ "$$(id -u)" = 0 ]; then as_root=""; \
 	elif command -v sudo >/dev/null; then as_root="sudo"; \
-	else echo "installing chromium needs root or sudo: apt-get install chromium chromium-driver" >&2; exit 1; fi; \
+	else echo "installing chromium needs root or sudo: apt-get install chromium chromium-driver minisign" >&2; exit 1; fi; \
 	$$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
-	$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
-	dpkg-query -W chromium chromium-driver
+	$$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver minisign; \
+	dpkg-query -W chromium chromium-driver minisign
 
 # make's own status is 2 on any failure; pytest's code (1 failures, 2 interrupted, 5 nothing collected...) is printed.
 test: install-test chromium

@@ -159,3 +159,53 @@ def test_a_trusted_key_of_another_eln_verifies_its_signature(admin_user, tmp_pat
     )
     with pytest.raises(ElnError, match="does not match"):
         eln_import(path=tampered, user=admin_user, slug="t")
+
+
+def test_the_reference_minisign_tool_verifies_ours_and_signs_what_we_verify(
+    series, admin_user, tmp_path, settings
+):
+    """Interoperability with minisign itself (Debian's package, installed by `make chromium-install`
+    with the other system tools the tests use): `minisign -V` accepts our signature and refuses it on
+    altered metadata; an archive re-signed by `minisign -S` with a new key pair imports as verified
+    once that key is trusted (ARCHIVE_MINISIGN_KEYS)."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("minisign")
+    assert tool, "minisign is not installed: make chromium-install (apt-get install minisign)"
+    out = eln_export(project=series, user=admin_user, out=tmp_path / "s.eln")
+    members = _members(out)
+    (tmp_path / METADATA).write_bytes(members[METADATA])
+    (tmp_path / "ours.minisig").write_bytes(members[f"{METADATA}.minisig"])
+
+    def verify(pub_args, sig):
+        cmd = [tool, "-V", *pub_args, "-m", str(tmp_path / METADATA), "-x", str(sig)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+
+    ok = verify(["-P", minisign_public_key()], tmp_path / "ours.minisig")
+    assert ok.returncode == 0 and "Signature and comment signature verified" in ok.stdout, ok.stderr
+    (tmp_path / METADATA).write_bytes(members[METADATA] + b" ")
+    assert verify(["-P", minisign_public_key()], tmp_path / "ours.minisig").returncode != 0
+    (tmp_path / METADATA).write_bytes(members[METADATA])
+
+    # minisign's own key pair (unencrypted: -W) signs the metadata; the archive carries its .minisig
+    pub, sec = tmp_path / "lab.pub", tmp_path / "lab.key"
+    subprocess.run(
+        [tool, "-G", "-W", "-p", str(pub), "-s", str(sec)], check=True, capture_output=True, timeout=30
+    )
+    subprocess.run(
+        [tool, "-S", "-s", str(sec), "-m", str(tmp_path / METADATA), "-x", str(tmp_path / "theirs.minisig"),
+         "-t", "signed by the other lab's minisign"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    theirs = (tmp_path / "theirs.minisig").read_bytes()
+    resigned = _rewrite(
+        out, tmp_path / "theirs.eln", lambda name, data: theirs if name == f"{METADATA}.minisig" else data
+    )
+    unknown = eln_import(path=resigned, user=admin_user, slug="unknown")
+    assert ElnImport.objects.get(project=unknown).signature == SignatureState.UNTRUSTED
+    settings.ARCHIVE_MINISIGN_KEYS = pub.read_text().splitlines()[1].strip()
+    trusted = eln_import(path=resigned, user=admin_user, slug="trusted")
+    record = ElnImport.objects.get(project=trusted)
+    assert record.signature == SignatureState.VERIFIED
+    assert "signed by the other lab's minisign" in record.signature_comment
