@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.db.models import Prefetch
 from rest_framework import serializers
 from rest_framework.relations import ManyRelatedField, RelatedField
 
@@ -169,3 +170,12 @@ def link_serializer(model, view_name: str, *fields: str):
     meta = type("Meta", (), {"model": model, "fields": ["id", "url", *fields], "read_only_fields": fields})
     attrs = {"Meta": meta, "url": serializers.HyperlinkedIdentityField(view_name=view_name)}
     return type(f"{model.__name__}Link", (LabModelSerializer,), attrs)
+
+
+def link_prefetch(lookup: str, link, *, via: str | None = None) -> Prefetch:
+    """A Prefetch of ``lookup`` that loads only the columns ``link`` (a :func:`link_serializer`)
+    shows, and ``via``, the foreign key back to the listed record (reverse relations need it to be
+    matched without a query each). A run's jobs carry their logs and a blinking analysis its JSON
+    options: loading whole rows for a list of links cost more than the rest of the page."""
+    names = [f for f in link.Meta.fields if f != "url"]
+    return Prefetch(lookup, queryset=link.Meta.model._default_manager.only(*names, *([via] if via else [])))
