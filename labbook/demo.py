@@ -16,10 +16,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from labbook.characterization.models import CharacterizationRun
-from labbook.devices.models import Device, DeviceMeasurement
-from labbook.files.services import raw_file_store
-from labbook.notebook.models import NotebookEntry
+from labbook.characterization import services as runs
+from labbook.devices import services as devices
+from labbook.files.services import raw_files_attach
+from labbook.notebook import services as notebook
 from labbook.projects.models import Membership, Project, Role
 from labbook.synthesis import services
 from labbook.synthesis.models import PostTreatment
@@ -61,20 +61,20 @@ def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
-def _store(project, user, name: str):
+def _demo_file(name: str) -> Path:
     path = DEMO_FILES / name
     if not path.exists():
         raise FileNotFoundError(
             f"demo raw file {path} is missing; run fixtures/generate_demo_instrument_files.py"
         )
-    with path.open("rb") as fh:
-        return raw_file_store(
-            project=project,
-            fileobj=fh,
-            original_name=name,
-            user=user,
-            description="SYNTHETIC demo data (generated, not measured)",
-        )
+    return path
+
+
+def _attach(user, target, paths, *, description: str = "SYNTHETIC demo data (generated, not measured)"):
+    """The demo's files go in through the one upload path of every door."""
+    return raw_files_attach(
+        user=user, target=target, files=paths, description=description, reason="demo series"
+    )
 
 
 @transaction.atomic
@@ -150,33 +150,28 @@ def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> 
             r = dict(r)
             files = r.pop("files")
             sample = samples[(code, r.pop("sample"))]
-            run = CharacterizationRun(
-                project=project,
-                created_by=user,
+            run = runs.run_create(
+                user=user,
                 operator=user,
                 sample=sample,
                 code=f"R-{pct}Cl-{r.pop('suffix')}",
                 date=sample.date + dt.timedelta(days=1),
+                reason="demo series",
                 **r,
             )
-            run.full_clean()
-            run.save()
             if with_files:
-                run.raw_files.set([_store(project, user, f.format(pct=pct)) for f in files])
+                if files:
+                    _attach(user, run, [_demo_file(f.format(pct=pct)) for f in files])
                 if run.technique == "blinking":
                     movie = make_demo_movie(
                         Path(settings.MEDIA_ROOT) / "demo-movies" / f"blinking_{pct}pct_cl.tif", pct
                     )
-                    with movie.open("rb") as fh:
-                        run.raw_files.add(
-                            raw_file_store(
-                                project=project,
-                                fileobj=fh,
-                                original_name=movie.name,
-                                user=user,
-                                description="SYNTHETIC demo movie (analysis.simulate, fixed seed), not measured",
-                            )
-                        )
+                    _attach(
+                        user,
+                        run,
+                        [movie],
+                        description="SYNTHETIC demo movie (analysis.simulate, fixed seed), not measured",
+                    )
                     movie.unlink()
 
     dc = spec["device_common"]
@@ -191,9 +186,9 @@ def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> 
             date=_date(d["fabricated_on"]) - dt.timedelta(days=1),
             notes="collected through multiple syntheses, dried in vacuum for 12 h",
         )
-        device = Device(
+        device = devices.device_create(
+            user=user,
             project=project,
-            created_by=user,
             operator=user,
             code=d["code"],
             active_area=d["active_area"],
@@ -201,29 +196,30 @@ def load_paper_series(*, user, path: Path = SERIES, with_files: bool = True) -> 
             architecture=dc["architecture"],
             layers=dc["layers"],
             notes=dc["notes"],
+            samples=[powder],
+            reason="demo series",
         )
-        device.full_clean()
-        device.save()
-        device.samples.set([powder])
         for m in dc["measurements"]:
             m = dict(m)
-            meas = DeviceMeasurement(
-                project=project,
-                created_by=user,
-                operator=user,
+            meas = devices.measurement_create(
+                user=user,
                 device=device,
+                operator=user,
+                reason="demo series",
                 **{**m, "date": _date(m["date"])},
             )
-            meas.full_clean()
-            meas.save()
-            if with_files:
-                meas.raw_files.set([_store(project, user, f) for f in d["files"].get(m["kind"], [])])
+            if with_files and d["files"].get(m["kind"]):
+                _attach(user, meas, [_demo_file(f) for f in d["files"][m["kind"]]])
 
     for e in spec["entries"]:
-        entry = NotebookEntry.objects.create(
-            project=project, created_by=user, author=user, title=e["title"], body=e["body"]
+        notebook.entry_create(
+            user=user,
+            project=project,
+            title=e["title"],
+            body=e["body"],
+            treatments=list(PostTreatment.objects.filter(project=project, code__in=e["treatments"])),
+            reason="demo series",
         )
-        entry.treatments.set(PostTreatment.objects.filter(project=project, code__in=e["treatments"]))
     return project
 
 
