@@ -27,7 +27,7 @@ from statistics import median
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, F, FloatField, QuerySet
+from django.db.models import Aggregate, Avg, Case, CharField, Count, F, FloatField, QuerySet, When
 
 from labbook.projects.selectors import visible
 from labbook.results.models import BlinkingAnalysis, DeviceMetrics, LifetimeFit, Particle
@@ -369,6 +369,34 @@ def _csv_columns() -> list[tuple[str, str]]:
     return cols
 
 
+#: the text columns of the particle CSV: codes and labels that people type
+_CSV_TEXT = ("analysis__run__code", "analysis__run__sample__treatment__code")
+#: what a spreadsheet takes for the start of a formula (OWASP "CSV injection")
+_FORMULA_START = r"^[=+@\t\r-]"
+
+
+def _csv_name(path: str) -> str:
+    return f"csv_{path}" if path in _CSV_TEXT else path
+
+
+def _csv_safe(columns) -> dict:
+    """Text columns with a leading ``'`` where the text would start a spreadsheet formula: a batch
+    code like ``=HYPERLINK(...)``, typed by one member, must not run in another's Excel."""
+    from django.db.models import Value
+    from django.db.models.functions import Concat
+
+    paths = {path for _, path in columns}
+    return {
+        _csv_name(path): Case(
+            When(**{f"{path}__regex": _FORMULA_START}, then=Concat(Value("'"), F(path))),
+            default=F(path),
+            output_field=CharField(),
+        )
+        for path in _CSV_TEXT
+        if path in paths
+    }
+
+
 def particles_csv(particles: QuerySet[Particle], *, chunk_rows: int = 5000):
     """The rows of ``particles`` (already filtered and ordered) as CSV text, streamed in chunks and
     never held in memory: on PostgreSQL by ``COPY (SELECT ...) TO STDOUT`` (the server writes the
@@ -381,7 +409,7 @@ def particles_csv(particles: QuerySet[Particle], *, chunk_rows: int = 5000):
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow([h for h, _ in columns])
     yield out.getvalue()
-    values = particles.values_list(*(path for _, path in columns))
+    values = particles.annotate(**_csv_safe(columns)).values_list(*(_csv_name(path) for _, path in columns))
     if connection.vendor == "postgresql":
         sql, params = values.query.sql_with_params()
         with connection.cursor() as cursor:

@@ -74,3 +74,17 @@ def test_lineage_filtered_pages_count_from_the_analyses(series, api, editor, par
 def test_a_particle_level_filter_counts_the_rows(series, api, editor):
     r = api.get("/api/results/particles/", {"trace_class": "PEB"})
     assert r.json()["count"] == visible(Particle, editor).filter(trace_class="PEB").count() > 0
+
+
+def test_codes_that_a_spreadsheet_would_run_are_defused(series, api, editor):
+    """A code typed as a formula (=, +, -, @) comes out with a leading ' (OWASP "CSV injection"):
+    one member's batch code must not run in another member's spreadsheet."""
+    from labbook.characterization.models import CharacterizationRun
+
+    run = CharacterizationRun.objects.filter(blinking_analyses__isnull=False).first()
+    CharacterizationRun.objects.filter(pk=run.pk).update(code='=HYPERLINK("http://evil.example","x")')
+    rows = _csv(api.get("/api/results/particles/", {"format": "csv"}))
+    evil = [r for r in rows if "HYPERLINK" in r["run"]]
+    assert evil and all(r["run"] == '\'=HYPERLINK("http://evil.example","x")' for r in evil)
+    assert all(not r["run"].startswith(("=", "+", "-", "@")) for r in rows)
+    assert any(r["run"] == "R-3Cl-BLINK" or r["run"].startswith("R-") for r in rows)  # others as typed
