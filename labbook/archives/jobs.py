@@ -24,19 +24,18 @@ import os
 import re
 import shutil
 import socket
-import threading
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from labbook.archives.models import ARCHIVE_JOB_ACTIVE, ArchiveJob, ArchiveJobKind, ArchiveJobStatus
+from labbook.core.heartbeat import heartbeat
 from labbook.core.text import scrub_paths
 from labbook.files.uploads import RefusedUpload, too_large_message
 from labbook.projects.models import Project, Role
@@ -287,32 +286,15 @@ def _stale_after_s() -> float:
     return float(getattr(settings, "JOB_STALE_AFTER_S", 60.0))
 
 
-@contextlib.contextmanager
-def _heartbeat(job_id: int) -> Iterator[None]:
-    """Touch the job's heartbeat every JOB_HEARTBEAT_S from a thread (its own connection) while it
-    runs; a busy database (SQLite while the import writes its rows) only delays a beat."""
-    stop = threading.Event()
-
-    def beat():
-        from django.db import connection
-
-        try:
-            while not stop.wait(_heartbeat_s()):
-                try:
-                    _rows(pk=job_id, status=ArchiveJobStatus.RUNNING).update(heartbeat_at=timezone.now())
-                except Exception:  # noqa: BLE001 - a locked database: the next beat tries again
-                    pass
-        finally:
-            close_old_connections()
-            connection.close()
-
-    thread = threading.Thread(target=beat, name=f"archive-heartbeat-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+def _heartbeat(job_id: int):
+    """Touch the job's heartbeat every JOB_HEARTBEAT_S while it runs; a busy database (SQLite while
+    the import writes its rows) only delays a beat."""
+    return heartbeat(
+        lambda: _rows(pk=job_id, status=ArchiveJobStatus.RUNNING).update(heartbeat_at=timezone.now()),
+        every_s=_heartbeat_s(),
+        name=f"archive-heartbeat-{job_id}",
+        retry_errors=True,
+    )
 
 
 def _message(exc: BaseException, job: ArchiveJob) -> str:

@@ -12,27 +12,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import os
 import socket
-import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models import F, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
 import analysis
 from analysis.errors import AnalysisInputError
+from labbook.core.heartbeat import heartbeat
 from labbook.files.models import RawFile
 from labbook.jobs import runners
 from labbook.jobs.models import ACTIVE, AnalysisJob, JobInput, JobKind, JobStatus, WorkerHeartbeat
@@ -179,28 +178,13 @@ def _claim(job_id: int) -> AnalysisJob | None:
     return AnalysisJob.objects.get(pk=job_id)
 
 
-@contextlib.contextmanager
-def _heartbeat(job_id: int) -> Iterator[None]:
+def _heartbeat(job_id: int):
     """Touch the job's heartbeat every HEARTBEAT_S from a thread while the analysis runs."""
-    stop = threading.Event()
-
-    def beat():
-        try:
-            while not stop.wait(HEARTBEAT_S):
-                _rows(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
-        finally:
-            close_old_connections()
-            from django.db import connection
-
-            connection.close()
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    return heartbeat(
+        lambda: _rows(pk=job_id, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now()),
+        every_s=HEARTBEAT_S,
+        name=f"heartbeat-{job_id}",
+    )
 
 
 class _Progress:

@@ -3,8 +3,6 @@ watch the job page follow the worker (it refreshes itself while the job runs), d
 upload it again as a new project, and see a hostile upload fail with its reason; no console error,
 no failed request, nothing fetched from another host. Screenshots go to test-artifacts/archives/."""
 
-import os
-import shutil
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,24 +15,13 @@ from labbook.archives.jobs import archive_job_execute
 from labbook.archives.models import ArchiveJob
 from labbook.projects.models import Project
 from tests.labbook.archives.conftest import _build_small_series
+from tests.labbook.browser import ARGS, CHROMIUM, require_chromium
 from tests.labbook.factories import UserFactory
 
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "archives"
-ARGS = [
-    "--no-sandbox",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-features=Translate,OptimizationHints,MediaRouter",
-]
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-test.txt")
-if not Path(CHROMIUM).exists():  # `make test` installs it; say so rather than pass silently
-    pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium chromium-driver", pytrace=False)
+require_chromium()
 
 pytestmark = [
     pytest.mark.slow,

@@ -3,8 +3,6 @@ and a treatment through the forms and watch the derived values appear, open the 
 particle page and check that every Bokeh plot rendered, with no console error, no failed request and
 no request to any host but the test server. Screenshots go to test-artifacts/ (look at them)."""
 
-import os
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,26 +13,14 @@ from django.urls import reverse
 from labbook.characterization.models import CharacterizationRun
 from labbook.results.models import Particle
 from labbook.synthesis.models import Chemical, PostTreatment, Synthesis
+from tests.labbook.browser import ARGS, CHROMIUM, require_chromium
 from tests.labbook.factories import UserFactory
 from tests.labbook.pages.conftest import PASSWORD, analysed_series
 
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "pages"
-# Quiet Chromium: no component updates, sync, field trials or QUIC probes that would touch the network.
-ARGS = [
-    "--no-sandbox",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-features=Translate,OptimizationHints,MediaRouter",
-]
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-test.txt")
-if not Path(CHROMIUM).exists():  # `make test` installs it; say so rather than pass silently
-    pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium chromium-driver", pytrace=False)
+require_chromium()
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
