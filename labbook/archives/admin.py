@@ -15,29 +15,15 @@ from labbook.archives.jobs import (
 )
 from labbook.archives.models import ArchiveJob, ElnImport, FreezeEvent, ImportedRecord
 from labbook.archives.services import project_freeze, project_unfreeze
+from labbook.projects.admin import ReadOnlyScopedAdmin
 from labbook.projects.admin import active_staff as _active_staff
 from labbook.projects.models import Membership, Project, Role
 from labbook.projects.permissions import RecordNotFound, can_admin, has_role
 from labbook.projects.selectors import projects_for
 
 
-class _ReadOnlyScoped(admin.ModelAdmin):
+class _ReadOnlyScoped(ReadOnlyScopedAdmin):
     """Written only by the archive services; members of the project may read them."""
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(project__in=projects_for(request.user))
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff and projects_for(request.user).exists()
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(FreezeEvent)

@@ -349,3 +349,27 @@ def quantity_column(
 
     column.__name__ = f"{field_name}_display"
     return admin.display(description=description or field_name.replace("_", " "), ordering=field_name)(column)
+
+
+class ReadOnlyScopedAdmin(admin.ModelAdmin):
+    """Rows only services write (freeze events, imports, job summaries): read-only in the admin,
+    listed for the projects the user belongs to (``project_path``: where a row's project is)."""
+
+    project_path = "project"
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).filter(**{f"{self.project_path}__in": projects_for(request.user)})
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return active_staff(request) and projects_for(request.user).exists()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

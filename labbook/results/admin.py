@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from labbook.projects.admin import ProjectScopedAdmin, quantity_column
+from labbook.projects.admin import ProjectScopedAdmin, ReadOnlyScopedAdmin, quantity_column
 from labbook.results.models import (
     BlinkingAnalysis,
     DeviceMetrics,
@@ -191,33 +191,8 @@ class ResultArtifactAdmin(ReadOnlyResultAdmin):
         )
 
 
-class DerivedDataAdmin(admin.ModelAdmin):
-    """Summaries the jobs computed (read-only; ``manage.py summarise_results`` recomputes them),
-    listed for the projects the user belongs to (``project_path``: where the row's project is)."""
-
-    project_path = ""
-
-    def get_queryset(self, request):
-        from labbook.projects.selectors import projects_for
-
-        qs = super().get_queryset(request)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(**{f"{self.project_path}__in": projects_for(request.user)})
-
-    def has_view_permission(self, request, obj=None):
-        from labbook.projects.selectors import projects_for
-
-        return request.user.is_active and request.user.is_staff and projects_for(request.user).exists()
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class DerivedDataAdmin(ReadOnlyScopedAdmin):
+    """Summaries the jobs computed (read-only; ``manage.py summarise_results`` recomputes them)."""
 
 
 @admin.register(ParticleSummary)
