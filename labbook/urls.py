@@ -8,6 +8,7 @@ admin.site.index_title = "Lab notebook"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("files/", include("labbook.pages.files.urls")),
+    path("", include("labbook.pages.printing_urls")),
     path("api/", include("labbook.api.urls")),
     path("archives/", include("labbook.archives.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
