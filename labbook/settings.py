@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "labbook.archives",
     "labbook.jobs",
     "labbook.results",
+    "labbook.tagging",  # tags on any record of a project
+    "labbook.recipes",  # templates of a synthesis, a treatment series, a notebook entry
     "labbook.pages",
     "labbook.ops",  # jobs_worker, serve_demo, load_demo: the processes over every app
     "django_tasks_db",
