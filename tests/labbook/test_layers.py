@@ -28,6 +28,7 @@ LAYERS = [
     {"characterization"},
     {"devices"},
     {"notebook"},
+    {"tagging", "recipes"},  # tags (any record, by contenttypes) and templates (synthesis, series, entry)
     {"results"},
     {"jobs"},
     {"archives"},
