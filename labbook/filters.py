@@ -7,6 +7,8 @@
   exists (and without telling a user whether a record of someone else's project exists).
 - :class:`FullTextFilter`: PostgreSQL full-text search (``SearchVector`` / ``websearch`` queries)
   where the database is PostgreSQL, every word ``icontains`` some field on SQLite.
+- :class:`TagFilter`: ``?tag=ethanol-wash``, the records that carry a tag of their project (the
+  tagging app); every list of project records has it, through :class:`LabFilterSet`.
 - :class:`LabFilterSet`: the base FilterSet wiring those to model fields, and :func:`lookups_for`,
   which gives each field the lookups that make sense for its type.
 """
@@ -18,6 +20,8 @@ from operator import and_, or_
 
 import django_filters
 from django import forms
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connections, models
 from django.db.models import Q
@@ -29,7 +33,7 @@ from labbook.units import Quantity, QuantityField, dimension_name, format_quanti
 #: the fields every project record has (ProjectRecord), filterable on every list
 RECORD_FIELDS = ("id", "project", "created_at", "modified_at", "created_by", "version")
 
-__all__ = ["QuantityFilter", "IdFilter", "FullTextFilter", "LabFilterSet", "lookups_for"]
+__all__ = ["QuantityFilter", "IdFilter", "FullTextFilter", "TagFilter", "LabFilterSet", "lookups_for"]
 
 
 class QuantityFormField(forms.CharField):
@@ -120,6 +124,29 @@ class FullTextFilter(django_filters.CharFilter):
         return qs.filter(reduce(and_, clauses)).distinct() if clauses else qs
 
 
+class TagFilter(django_filters.CharFilter):
+    """Records carrying the tag of that name (any case) in their project.
+
+    The tagging app sits above this module (it needs projects), so its TaggedRecord is looked up by
+    label when filtering rather than imported."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label", "tag")
+        kwargs.setdefault("max_length", 50)
+        kwargs.setdefault("help_text", "records carrying this tag, e.g. ethanol-wash")
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        value = (value or "").strip()
+        if not value:
+            return qs
+        tagged = apps.get_model("tagging", "TaggedRecord")
+        rows = tagged.objects.filter(
+            content_type=ContentType.objects.get_for_model(qs.model), tag__name__iexact=value
+        )
+        return qs.filter(pk__in=rows.values("object_id"))
+
+
 NUMERIC = ["exact", "gte", "lte", "gt", "lt"]
 RANGE_ONLY = ["gte", "lte", "gt", "lt", "isnull"]
 DATES = ["exact", "gte", "lte"]
@@ -163,6 +190,16 @@ class LabFilterSet(django_filters.FilterSet):
         models.OneToOneField: {"filter_class": IdFilter},
         models.ManyToManyField: {"filter_class": IdFilter, "extra": lambda f: {"distinct": True}},
     }
+
+    tag = TagFilter()
+
+    @classmethod
+    def get_filters(cls):
+        filters = super().get_filters()
+        model = cls._meta.model
+        if model is not None and not any(f.name == "project" for f in model._meta.concrete_fields):
+            filters.pop("tag", None)  # only project records carry tags
+        return filters
 
     @classmethod
     def filter_for_lookup(cls, field, lookup_type):
