@@ -51,10 +51,14 @@ def parse_targets(text) -> list[float]:
         try:
             value = float(item)
         except ValueError:
-            raise ValidationError({"targets": f"{item!r} is not a number (targets in % Cl:I, e.g. 0, 3, 9, 17)"}) from None
+            raise ValidationError(
+                {"targets": f"{item!r} is not a number (targets in % Cl:I, e.g. 0, 3, 9, 17)"}
+            ) from None
         if not 0 <= value <= chemistry.CL_TO_I_MAX_PERCENT:
             raise ValidationError(
-                {"targets": f"a target Cl:I of {value:g} % is not sensible (0-{chemistry.CL_TO_I_MAX_PERCENT:g} %)"}
+                {
+                    "targets": f"a target Cl:I of {value:g} % is not sensible (0-{chemistry.CL_TO_I_MAX_PERCENT:g} %)"
+                }
             )
         out.append(value)
     if not out:
@@ -108,7 +112,9 @@ class Template(ProjectRecord):
             return  # the choices check names the bad kind
         unknown = sorted(set(self.fields) - set(allowed))
         if unknown:
-            raise ValidationError({"fields": f"not a field of a {self.get_kind_display()} template: {', '.join(unknown)}"})
+            raise ValidationError(
+                {"fields": f"not a field of a {self.get_kind_display()} template: {', '.join(unknown)}"}
+            )
         errors: dict[str, str] = {}
         for name, value in self.fields.items():
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -129,7 +135,10 @@ class Template(ProjectRecord):
                 if isinstance(field, QuantityField):
                     self._check_quantity(name, field.unit, errors)
                 elif field.is_relation:
-                    if not (value.isdigit() and Chemical.objects.filter(project_id=self.project_id, pk=int(value)).exists()):
+                    if not (
+                        value.isdigit()
+                        and Chemical.objects.filter(project_id=self.project_id, pk=int(value)).exists()
+                    ):
                         errors[name] = f"no chemical {value} in this project"
                 else:
                     try:

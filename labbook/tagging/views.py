@@ -23,7 +23,9 @@ from labbook.tagging.kinds import KINDS, model_of
 
 def _back(request) -> str:
     target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return "/"
 
@@ -47,10 +49,19 @@ def _write(request, action, done: str):
     except RecordNotFound:
         raise Http404("no such record") from None
     except PermissionDenied as exc:
-        return render(request, "tags/refused.html", {"record": record, "message": str(exc), "back": _back(request)}, status=403)
+        return render(
+            request,
+            "tags/refused.html",
+            {"record": record, "message": str(exc), "back": _back(request)},
+            status=403,
+        )
     except ValidationError as exc:
-        message = "; ".join(m for ms in exc.message_dict.values() for m in ms) if hasattr(exc, "error_dict") else "; ".join(exc.messages)
-        return render(request, "tags/refused.html", {"record": record, "message": message, "back": _back(request)}, status=400)
+        return render(
+            request,
+            "tags/refused.html",
+            {"record": record, "message": "; ".join(exc.messages), "back": _back(request)},
+            status=400,
+        )
     messages.success(request, done.format(name=name.strip(), record=record))
     return redirect(_back(request))
 

@@ -20,9 +20,7 @@ def record_tags(context, record) -> dict:
     if kind is None:
         return {"kind": None, "tags": [], "can_edit": False}
     base = list_url(kind)
-    tags = [
-        (tag.name, f"{base}?{urlencode({'tag': tag.name})}" if base else None) for tag in tags_of(record)
-    ]
+    tags = [(tag.name, f"{base}?{urlencode({'tag': tag.name})}" if base else None) for tag in tags_of(record)]
     request = context.get("request")
     user = getattr(request, "user", None)
     return {
