@@ -44,6 +44,7 @@ router.register("archive-jobs", ArchiveJobViewSet, basename="archivejob")
 
 urlpatterns = [
     path("", include(router.urls)),
+    path("tags/", include("labbook.api.tags")),  # a project's tags; add/remove a tag on a record
     path("auth/token/", ObtainTokenView.as_view(), name="obtain-token"),
     path("comparisons/", ComparisonView.as_view(), name="comparisons"),
     path("schema/", CachedSchemaView.as_view(), name="schema"),
