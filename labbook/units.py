@@ -8,6 +8,15 @@ a pint Quantity, or a bare number taken in the declared unit. An optional uncert
 (``"13.6 +/- 0.1 mg"``) is kept in a companion column ``<name>_err`` and comes back as a pint
 Measurement.
 
+A decimal comma is read as a decimal point where it cannot be a thousands separator ("2,5 µL",
+"0,025 mL"); "1,000 µL" (one or a thousand?) and any other comma are refused with a message that
+says so. Digits grouped by thin spaces, as the pages show them ("30 760 %"), are read as one number.
+
+Two formatters, on purpose: :func:`format_quantity` writes for people (pages, lists, the admin,
+messages: "30 760 %", "1.2 cm²", "1.9 × 10¹⁴ 1/cm²", a quantity without a target unit in the unit
+it was given in: "295 K"), :func:`format_quantity_input` writes what a form input shows, which the
+unit parser reads back to the same value ("30760 %", "1.2 cm^2", "1.9e+14 1/cm^2").
+
 Refusals happen where data is written, so every door (admin, API, forms, services, the shell)
 gets them: a value of the wrong dimension ("5 mg" for a volume), a negative or absurd amount, or
 text that is not a quantity raises ``ValidationError`` naming the field and the expected
@@ -21,7 +30,9 @@ portable, indexable and what aggregate queries need.
 from __future__ import annotations
 
 import math
+import re
 import sys
+from decimal import Decimal
 from typing import Any
 
 import pint
@@ -33,7 +44,17 @@ from django.db.models.query_utils import DeferredAttribute
 from analysis.errors import AnalysisInputError
 from analysis.units import Quantity, parse_quantity, ureg
 
-__all__ = ["QuantityField", "Quantity", "ureg", "to_quantity", "format_quantity", "dimension_name"]
+__all__ = [
+    "QuantityField",
+    "Quantity",
+    "ureg",
+    "to_quantity",
+    "format_quantity",
+    "format_quantity_input",
+    "format_number",
+    "unit_display",
+    "dimension_name",
+]
 
 # Words for the dimensions a bench scientist meets, for error messages and help texts.
 _DIMENSION_NAMES = {
@@ -62,7 +83,7 @@ def dimension_name(dimensionality) -> str:
 
 
 def _label(unit: str) -> str:
-    """How a declared unit is shown: "uL" -> "µL", "degC" -> "°C"."""
+    """How a declared unit is written in a form input (parseable again): "uL" -> "µL", "degC" -> "°C"."""
     if unit == "degC":
         return "°C"
     if unit == "percent":
@@ -72,16 +93,123 @@ def _label(unit: str) -> str:
     return "µm" if unit == "um" else unit
 
 
+# --- display: numbers and units for people -------------------------------------------------------
+#: U+202F NARROW NO-BREAK SPACE: the thin space of SI digit grouping ("30 760 %") that never
+#: breaks a number across lines
+THIN = "\u202f"
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+_POWER = re.compile(r"(?:\*\*|\^)\(?(-?\d{1,2})\)?")  # "cm^2", "cm**2", "cm^(-2)"
+_LITRE = re.compile(r"(?<![^\W\d_])([µnmcd]?)l(?![^\W\d_])")  # pint's "µl", "ml" -> "µL", "mL"
+#: magnitudes written without an exponent: "30 760 %", "0.0025 mL"; beyond: "1.9 × 10¹⁴ cm⁻²"
+PLAIN_RANGE = (1e-4, 1e7)
+
+
+def unit_display(unit) -> str:
+    """A unit as people write it: "cm^2" -> "cm²", "mW/cm^2" -> "mW/cm²", "uL" -> "µL",
+    "degC" -> "°C", "percent" -> "%"; a pint Unit in its short form."""
+    if not isinstance(unit, str):
+        text = f"{unit:~P}".replace("μ", "µ")
+        return _LITRE.sub(r"\1L", text)
+    text = _label(unit)
+    if "/" in text or "*" in text or "^" in text:  # "uL/min", "1/cm^2": prefix of each factor too
+        text = re.sub(r"(?<![^\W\d_])u(?=[a-zA-Z])", "µ", text)
+    text = _POWER.sub(lambda m: m.group(1).translate(_SUPERSCRIPT), text)
+    return text.replace("*", "·")
+
+
+def format_number(x: float, *, digits: int = 6) -> str:
+    """``x`` to ``digits`` significant digits as people read it: no exponent for ordinary
+    magnitudes (:data:`PLAIN_RANGE`), thin-space thousands grouping from five integer digits on
+    ("30 760", "1300", "0.0025"), "1.9 × 10¹⁴" beyond."""
+    x = float(x)
+    if not math.isfinite(x):
+        return "–" if math.isnan(x) else ("∞" if x > 0 else "−∞")
+    if x == 0:
+        return "0"
+    rounded = Decimal(f"{x:.{digits}g}")
+    if not PLAIN_RANGE[0] <= abs(rounded) < PLAIN_RANGE[1]:
+        mantissa, exponent = f"{x:.{max(min(digits, 3) - 1, 0)}e}".split("e")
+        if "." in mantissa:
+            mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa.replace('-', '−')} × 10{str(int(exponent)).translate(_SUPERSCRIPT)}"
+    text = format(rounded, "f")
+    sign = "−" if text.startswith("-") else ""
+    whole, _, fraction = text.lstrip("-").partition(".")
+    fraction = fraction.rstrip("0")
+    if len(whole) >= 5:
+        whole = f"{int(whole):,}".replace(",", THIN)
+    return sign + whole + (f".{fraction}" if fraction else "")
+
+
 def format_quantity(value, unit: str | None = None, *, digits: int = 6) -> str:
-    """A quantity (or Measurement) as people write it: ``"2.5 µL"``, ``"13.6 ± 0.1 mg"``."""
+    """A quantity (or Measurement) for people to read: ``"2.5 µL"``, ``"30 760 %"``, ``"1.2 cm²"``,
+    ``"13.6 ± 0.1 mg"``. Converted to ``unit`` when given, else in its own unit as entered
+    (295 K stays 295 K). For pages, lists, the admin and messages; a form input shows
+    :func:`format_quantity_input` instead, which the unit parser reads back."""
     if value is None:
         return ""
     if unit is not None:
         value = value.to(unit)
-    label = _label(unit) if unit else f"{value.units:~P}"
+    label = unit_display(unit) if unit else unit_display(value.units)
+    if isinstance(value, ureg.Measurement):
+        number = format_number(value.value.magnitude, digits=digits)
+        return f"{number} ± {format_number(value.error.magnitude, digits=2)} {label}"
+    return f"{format_number(value.magnitude, digits=digits)} {label}"
+
+
+def format_quantity_input(value, unit: str | None = None, *, digits: int = 6) -> str:
+    """A quantity as a form input shows it, so that :func:`to_quantity` parses it back to the same
+    value: plain digits (an exponent when needed, no grouping), ASCII powers (``"cm^2"``)."""
+    if value is None:
+        return ""
+    if unit is not None:
+        value = value.to(unit)
+    label = _label(unit) if unit else f"{value.units:~}"
     if isinstance(value, ureg.Measurement):
         return f"{value.value.magnitude:.{digits}g} ± {value.error.magnitude:.2g} {label}"
     return f"{value.magnitude:.{digits}g} {label}"
+
+
+# --- input: what people type, before the unit parser -----------------------------------------------
+# A decimal comma ("2,5 µL") is accepted as a decimal point where it cannot be a thousands
+# separator; "1,000 µL" (three digits after a comma, a leading digit other than 0) could be one
+# or a thousand and is refused with a message saying so, as is any other comma. Digits grouped by
+# thin spaces (what the pages show: "30 760 %") are read back as one number.
+_DECIMAL_COMMA = re.compile(r"(?<![\d.,])(\d{1,30}),(\d{1,30})(?![\d.,])")
+_GROUPED = re.compile(r"(?<=\d)[\u2009\u202f ](?=\d{3}(?!\d))")
+
+
+def _normalise_typed(text: str, *, name: str, expected) -> str:
+    if len(text) > 200:  # the unit parser refuses long text itself; no regex runs over it
+        return text
+    text = _GROUPED.sub("", text)
+    if "," not in text:
+        return text
+
+    def replace(m: re.Match) -> str:
+        whole, fraction = m.groups()
+        if len(fraction) == 3 and whole.strip("0"):
+            raise ValidationError(
+                {
+                    name: f"{text!r}: is the comma a decimal mark or a thousands separator? "
+                    f"Write {whole}.{fraction} or {whole}{fraction} (a point is the decimal mark; "
+                    f"a comma is read as one only where it cannot group thousands, e.g. 2,5); "
+                    f"expected {dimension_name(expected)}"
+                }
+            )
+        return f"{whole}.{fraction}"
+
+    out = _DECIMAL_COMMA.sub(replace, text)
+    if "," in out:
+        raise ValidationError(
+            {
+                name: f"{text!r}: write one number with a point as the decimal mark and no thousands "
+                f"separator (e.g. 2.5 µL, 1000 µL; a comma is read as a decimal mark only between "
+                f"digits, as in 2,5); "
+                f"expected {dimension_name(expected)}"
+            }
+        )
+    return out
 
 
 def to_quantity(value: Any, *, unit: str, name: str = "value", dimension: str | None = None):
@@ -107,7 +235,9 @@ def to_quantity(value: Any, *, unit: str, name: str = "value", dimension: str | 
         q = value
     elif isinstance(value, str):
         try:
-            q = parse_quantity(value, name=name, default_unit=unit)
+            q = parse_quantity(
+                _normalise_typed(value, name=name, expected=expected), name=name, default_unit=unit
+            )
         except AnalysisInputError as exc:
             raise ValidationError(
                 {name: f"{exc.args[0].split(': ', 1)[-1]}; expected {dimension_name(expected)}"}
@@ -363,9 +493,9 @@ class QuantityInput(forms.TextInput):
 
     def format_value(self, value):
         if isinstance(value, (pint.Quantity, ureg.Measurement)):
-            return format_quantity(value, self.unit)
+            return format_quantity_input(value, self.unit)
         if isinstance(value, (int, float)):
-            return format_quantity(Quantity(value, self.unit), self.unit)
+            return format_quantity_input(Quantity(value, self.unit), self.unit)
         return value
 
 
@@ -396,7 +526,7 @@ class QuantityFormField(forms.Field):
             if initial is None or isinstance(initial, (pint.Quantity, ureg.Measurement))
             else self.to_python(initial)
         )
-        return format_quantity(old, self.unit) != format_quantity(new, self.unit)
+        return format_quantity_input(old, self.unit) != format_quantity_input(new, self.unit)
 
 
 def check_quantities(instance, *names: str) -> None:

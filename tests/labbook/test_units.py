@@ -6,7 +6,15 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from labbook.synthesis.models import Chemical, PostTreatment, Synthesis
-from labbook.units import Quantity, format_quantity, to_quantity, ureg
+from labbook.units import (
+    THIN,
+    Quantity,
+    QuantityFormField,
+    format_quantity,
+    format_quantity_input,
+    to_quantity,
+    ureg,
+)
 from tests.labbook.factories import ProjectFactory, StockFactory, SynthesisFactory
 
 
@@ -157,3 +165,95 @@ def test_bounded_expressions_underflow_and_overflow_are_refused(value, message):
     with pytest.raises(ValidationError, match=message) as err:
         to_quantity(value, unit="uL", name="volume_added")
     assert "volume_added" in err.value.message_dict
+
+
+# --- numbers and units for people (issue 15 item 8) ----------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "unit", "digits", "shown"),
+    [
+        (Quantity(30760, "percent"), "percent", 4, f"30{THIN}760 %"),  # not "3.076e+04 %"
+        (Quantity(1234567, "uL"), "uL", 6, f"1{THIN}234{THIN}570 µL"),
+        (Quantity(1300, "uL"), "uL", 6, "1300 µL"),  # four digits stay together (SI)
+        (Quantity(0.0025, "mL"), "mL", 6, "0.0025 mL"),
+        (Quantity(1.2, "cm**2"), "cm^2", 6, "1.2 cm²"),  # not "cm^2"
+        (Quantity(30, "mW/cm**2"), "mW/cm^2", 6, "30 mW/cm²"),
+        (Quantity(2.5, "uL"), "uL", 6, "2.5 µL"),
+        (Quantity(1.9e14, "1/cm**2"), "1/cm^2", 6, "1.9 × 10¹⁴ 1/cm²"),  # beyond ordinary: × 10ⁿ
+        (Quantity(-12.5, "V"), "V", 6, "−12.5 V"),
+        (Quantity(295, "K"), None, 6, "295 K"),  # as entered: no unit given, none converted to
+        (Quantity(2.5, "uL"), None, 6, "2.5 µL"),  # pint's own "μl" written as people do
+        (ureg.Measurement(13.6, 0.1, "mg"), "mg", 6, "13.6 ± 0.1 mg"),
+    ],
+)
+def test_display_writes_numbers_and_units_for_people(value, unit, digits, shown):
+    assert format_quantity(value, unit, digits=digits) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "unit"),
+    [
+        (Quantity(30760, "percent"), "percent"),
+        (Quantity(1.2, "cm**2"), "cm^2"),
+        (Quantity(1.9e14, "1/cm**2"), "1/cm^2"),
+        (Quantity(2.5, "uL"), "uL"),
+        (Quantity(21.85, "degC"), "degC"),
+        (ureg.Measurement(13.6, 0.1, "mg"), "mg"),
+    ],
+)
+def test_form_inputs_show_what_the_parser_reads_back(value, unit):
+    """The input formatter stays parseable (no grouping, no superscripts, no ×10ⁿ) and round-trips."""
+    field = QuantityFormField(unit=unit)
+    text = field.widget.format_value(value)
+    assert text == format_quantity_input(value, unit)
+    assert THIN not in text and "²" not in text and "×" not in text
+    back = field.to_python(text)
+    got = back.value if isinstance(back, ureg.Measurement) else back
+    want = value.value if isinstance(value, ureg.Measurement) else value
+    assert math.isclose(got.to(unit).magnitude, want.to(unit).magnitude, rel_tol=1e-6)
+    assert not field.has_changed(value, text)
+
+
+def test_what_the_pages_show_can_be_typed_back():
+    """A value copied from a page ("30 760 %", thin-space grouped) is read as one number."""
+    shown = format_quantity(Quantity(30760, "percent"), "percent", digits=4)
+    assert to_quantity(shown, unit="percent").magnitude == 30760
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "expected"),
+    [
+        ("2,5 µL", "uL", 2.5),  # a decimal comma is accepted where it cannot group thousands
+        ("0,025 mL", "uL", 25),  # "0,025": a leading 0 groups nothing
+        ("2,25 mL", "mL", 2.25),
+        ("13,6 +/- 0,1 mg", "mg", 13.6),
+        ("1,5e3 uL", "uL", 1500),
+    ],
+)
+def test_a_decimal_comma_is_read_as_a_decimal_point(text, unit, expected):
+    q = to_quantity(text, unit=unit, name="volume_added")
+    q = q.value if isinstance(q, ureg.Measurement) else q
+    assert math.isclose(q.to(unit).magnitude, expected, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1,000 uL", "decimal mark or a thousands separator? Write 1.000 or 1000"),  # one or a thousand?
+        ("12,500 uL", "Write 12.500 or 12500"),
+        ("1,000,000 uL", "thousands separator"),
+        ("2,5,3 uL", "write one number with a point as the decimal mark"),
+        ("2, 5 uL", "write one number with a point as the decimal mark"),
+        (",5 uL", "write one number with a point as the decimal mark"),
+    ],
+)
+def test_an_ambiguous_or_stray_comma_is_refused_with_an_explanation(text, message):
+    with pytest.raises(ValidationError, match="expected a volume") as err:
+        to_quantity(text, unit="uL", name="volume_added")
+    assert message in err.value.message_dict["volume_added"][0]
+
+
+def test_the_comma_rule_stays_bounded_on_long_or_hostile_text():
+    """Long runs of digits and commas are refused quickly (linear regexes, length bound first)."""
+    for text in ["1," * 5000 + "5 uL", "9" * 100 + ",5 uL", "1" + ",1" * 60 + " uL"]:
+        with pytest.raises(ValidationError):
+            to_quantity(text, unit="uL", name="volume_added")
