@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("labbook.pages.printing_urls")),
     path("api/", include("labbook.api.urls")),
     path("archives/", include("labbook.archives.urls")),
+    path("", include("labbook.recipes.urls")),  # /templates/ and /tags/
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("labbook.pages.synthesis.urls")),
     path("", include("labbook.pages.characterization.urls")),
