@@ -9,7 +9,9 @@ entries: links never cross projects.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import logging
 import mimetypes
 import os
@@ -25,6 +27,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 
+from labbook.files.attachments import ATTACHMENT_SUFFIXES, SNIFF_BYTES, accepted_types_text, sniff
 from labbook.files.models import RawFile, blob_name
 from labbook.files.uploads import RefusedUpload
 from labbook.projects.models import Project, Role
@@ -102,6 +105,7 @@ def raw_file_store(
     description: str = "",
     max_bytes: int | None = None,
     progress: Callable[[int], None] | None = None,
+    reason: str = "",
 ) -> RawFile:
     """Store ``fileobj`` for ``project``; return its RawFile (an existing one for known content).
 
@@ -109,7 +113,8 @@ def raw_file_store(
     (default ``settings.RAW_FILE_MAX_BYTES``) it is refused. New content is saved under
     ``raw/<sha[:2]>/<sha>`` and read back to verify; content already stored is not rewritten. A
     failure at any point leaves no blob and no row behind. ``user``, when given, must be an editor
-    of ``project`` (RoleRequired, a PermissionDenied, otherwise).
+    of ``project`` (RoleRequired, a PermissionDenied, otherwise). A new row's history says who
+    stored it and why (``reason``, default "uploaded").
     """
     if user is not None:
         require_role(user, project, Role.EDITOR)
@@ -157,6 +162,8 @@ def raw_file_store(
                     created_by=user,
                 )
                 raw.full_clean()
+                raw._history_user = user
+                raw._change_reason = (reason or "uploaded")[:100]
                 raw.save()
         except BaseException as exc:
             if isinstance(exc, (IntegrityError, ValidationError)):
@@ -207,18 +214,55 @@ def _as_upload(item) -> Upload:
     )
 
 
-def _refusal(upload: Upload) -> str | None:
+def _refusal(upload: Upload, *, attachments: bool = False) -> str | None:
     """Why ``upload`` is refused before a byte of it is stored (None: it may be stored)."""
     name = os.path.basename(upload.name or "").strip()
     if isinstance(upload.fileobj, RefusedUpload):  # cut off while it arrived (labbook.files.uploads)
         return upload.fileobj.refusal
     if not name:
         return "a raw file needs a name"
-    if not name.lower().endswith(RAW_FILE_SUFFIXES):
+    if attachments:
+        if not name.lower().endswith(ATTACHMENT_SUFFIXES):
+            return f"{name}: not a type a notebook entry takes; one of {accepted_types_text()}"
+    elif not name.lower().endswith(RAW_FILE_SUFFIXES):
         return f"{name}: not a raw file type labbook reads; one of {', '.join(RAW_FILE_SUFFIXES)}"
     if upload.size == 0:
         return f"{name} is empty"
     return None
+
+
+class _Replay(io.RawIOBase):
+    """A stream that gives ``head`` again, then the rest of ``rest`` (for a stream that cannot seek
+    back after its first bytes were sniffed)."""
+
+    def __init__(self, head: bytes, rest):
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            out, self.head = (self.head, b"") if size < 0 else (self.head[:size], self.head[size:])
+            return out
+        return self.rest.read(size)
+
+
+def _sniffed(upload: Upload) -> Upload:
+    """``upload`` with the media type its first bytes show (:func:`labbook.files.attachments.sniff`;
+    ValidationError when they are not an attachment type or not what its name says)."""
+    name = os.path.basename(upload.name).strip()
+    if upload.path is not None:
+        with upload.path.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+        return dataclasses.replace(upload, media_type=sniff(name, head))
+    fileobj = upload.fileobj
+    head = fileobj.read(SNIFF_BYTES)
+    try:
+        fileobj.seek(0)
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        fileobj = _Replay(head, fileobj)
+    return dataclasses.replace(upload, fileobj=fileobj, media_type=sniff(name, head))
 
 
 def _project_of(target) -> Project:
@@ -256,14 +300,19 @@ def raw_files_attach(
     description: str = "",
     reason: str = "",
     progress: Callable[[str, int], None] | None = None,
+    attachments: bool = False,
 ) -> list[RawFile]:
     """Store ``files`` and link them to ``target``: every door's one upload path.
 
     ``target`` is a record with ``raw_files`` (a characterisation run, a device, a device
-    measurement) or a Project (stored in it, linked to nothing). ``files`` are Django uploads,
+    measurement, a notebook entry) or a Project (stored in it, linked to nothing). ``files`` are Django uploads,
     :class:`Upload` items, ``(name, stream)`` pairs or paths. The user must be an editor of the
     target's project, which must not be frozen; each file is streamed to storage with its SHA-256
     (:func:`raw_file_store`: same bytes stored once) and must be a raw file type labbook reads.
+
+    With ``attachments`` (a notebook entry's files) the types are those of
+    :data:`labbook.files.attachments.ATTACHMENT_TYPES` instead: images, PDF, CSV/TXT, recognised by
+    their content (the first bytes), and stored with the media type their content shows.
 
     All or nothing: one refused file (too large, wrong type, empty, unreadable) refuses them all,
     and no row, link or newly written blob is left behind. The target's version goes up and its
@@ -274,9 +323,19 @@ def raw_files_attach(
     uploads = [_as_upload(f) for f in files]
     if not uploads:
         raise ValidationError({"file": "no file to attach"})
-    refused = [why for why in map(_refusal, uploads) if why]
+    refused = [why for why in (_refusal(u, attachments=attachments) for u in uploads) if why]
     if refused:
         raise ValidationError({"file": refused})
+    if attachments:
+        sniffed, refused = [], []
+        for upload in uploads:
+            try:
+                sniffed.append(_sniffed(upload))
+            except ValidationError as exc:
+                refused.extend(exc.messages)
+        if refused:
+            raise ValidationError({"file": refused})
+        uploads = sniffed
     stored: list[RawFile] = []
     try:
         with transaction.atomic():

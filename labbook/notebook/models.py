@@ -39,13 +39,21 @@ def sanitize_html(html: str) -> str:
     )
 
 
+#: Python-Markdown's extensions for every rendered text (entries on pages, in the API, the admin, print)
+MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "sane_lists", "pymdownx.tilde", "pymdownx.caret"]
+
+
 def render_markdown(text: str) -> str:
     """Markdown to safe HTML (entries are shown to every project member, and come from imports).
+
+    Chemists' sub- and superscripts come from pymdown-extensions (``pymdownx.tilde``: ``CH~3~NH~3~PbI~3~``
+    gives subscripts, ``~~text~~`` strikes through; ``pymdownx.caret``: ``x^2^`` a superscript,
+    ``^^text^^`` inserted text), a maintained extension rather than our own regex.
 
     Raw HTML is disabled in the converter, and its output is sanitised with an allow-list, because
     Markdown's own links and images (``[a](javascript:...)``, reference definitions) carry any URL.
     """
-    converter = md.Markdown(extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    converter = md.Markdown(extensions=MARKDOWN_EXTENSIONS, output_format="html")
     converter.preprocessors.deregister("html_block")
     converter.inlinePatterns.deregister("html")
     return sanitize_html(converter.convert(text))
