@@ -134,6 +134,28 @@ def local_inputs(job) -> Iterator[dict[str, Path]]:
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+def input_names(job) -> dict[str, str]:
+    """What the analysis may call each input file (its checksum, its stored path) -> the name it was
+    uploaded with; :func:`job_execute`'s messages name files by these (see :func:`name_files`)."""
+    names: dict[str, str] = {}
+    for inp in job.inputs.select_related("raw_file"):
+        raw = inp.raw_file
+        names[raw.sha256] = raw.original_name
+        with contextlib.suppress(NotImplementedError):
+            names[str(default_storage.path(raw.storage_name))] = raw.original_name
+    return names
+
+
+def name_files(message: str, names: dict[str, str]) -> str:
+    """``message`` with every path or checksum of ``names`` replaced by the file's original name:
+    "e3b0c442...: empty file" -> "movie.tif: empty file". Longest first, so a stored path goes
+    whole before the checksum inside it."""
+    for key in sorted(names, key=len, reverse=True):
+        if key and key in message:
+            message = message.replace(key, names[key])
+    return message
+
+
 def _q(value, unit: str, name: str) -> float | None:
     """A parameter given as text/number/Quantity, in ``unit``; ValidationError naming it otherwise."""
     if value is None or value == "":

@@ -213,8 +213,12 @@ def job_execute(job_id: int) -> str:
         return AnalysisJob.objects.get(pk=job_id).status
     runner = runners.RUNNERS[job.kind]
     progress = _Progress(job.pk)
+    names = runners.input_names(job)  # a failure names the file as it was uploaded, not its checksum
+    by_role = dict(job.inputs.values_list("role", "raw_file__original_name"))
     try:
         with _heartbeat(job.pk), runners.local_inputs(job) as paths:
+            for role, path in paths.items():  # the local copies and links the analysis reads
+                names[str(path)] = names[str(path.resolve())] = by_role.get(role, path.name)
             output = runner.analyse(
                 paths, job.parameters, progress=progress, scheduler=runners.scheduler_address()
             )
@@ -237,10 +241,11 @@ def job_execute(job_id: int) -> str:
         return JobStatus.SUCCEEDED
     except (AnalysisInputError, ValidationError) as exc:
         message = exc.args[0] if isinstance(exc, AnalysisInputError) else "; ".join(exc.messages)
-        _fail(job.pk, message)
+        _fail(job.pk, runners.name_files(str(message), names))
         return JobStatus.FAILED
     except Exception as exc:  # a bug or an environment failure: keep the traceback in the log
-        _fail(job.pk, f"internal error: {type(exc).__name__}: {exc}", traceback.format_exc())
+        message = runners.name_files(f"internal error: {type(exc).__name__}: {exc}", names)
+        _fail(job.pk, message, traceback.format_exc())
         return JobStatus.FAILED
 
 
