@@ -9,7 +9,7 @@ each kind, so a template that is saved can be used.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 from simple_history.models import HistoricalRecords
 
@@ -70,6 +70,9 @@ def parse_targets(text) -> list[float]:
     return out
 
 
+NAME_TAKEN = "template_name_taken"
+
+
 class Template(ProjectRecord):
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=TemplateKind.choices)
@@ -88,12 +91,27 @@ class Template(ProjectRecord):
             models.UniqueConstraint(
                 fields=["project", "name"],
                 name="template_name_unique_in_project",
+                violation_error_code=NAME_TAKEN,
                 violation_error_message="this project already has a template of that name",
             )
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def validate_constraints(self, exclude=None) -> None:
+        """As ProjectRecord's, with a taken name reported on ``name``."""
+        try:
+            super().validate_constraints(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict({})
+            general = errors.pop(NON_FIELD_ERRORS, [])
+            taken = [e for e in general if getattr(e, "code", None) == NAME_TAKEN]
+            if taken:
+                errors.setdefault("name", []).extend(taken)
+            if rest := [e for e in general if getattr(e, "code", None) != NAME_TAKEN]:
+                errors[NON_FIELD_ERRORS] = rest
+            raise ValidationError(errors) from None
 
     @property
     def targets(self) -> list[float]:
