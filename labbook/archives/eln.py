@@ -11,7 +11,9 @@ Raw files are ``File`` nodes with ``sha256`` and ``contentSize``. Ids are positi
 Import (:func:`eln_import`): refuses hostile or broken archives before anything is written (see
 :func:`open_archive`), then creates the project and its records in one transaction; files are
 checked against their ``sha256`` first, and blobs new to the store are removed again if the
-import fails. Datasets written by another ELN (no labbook ``genre``) become notebook entries with
+import fails. The records are written by their apps' services (:data:`WRITERS`), as at every other
+door: role, freeze, plausibility, codes per project, links within the project, and history saying
+who imported them and from which archive; one refusal refuses the whole archive. Datasets written by another ELN (no labbook ``genre``) become notebook entries with
 their files; every imported record is marked by an :class:`ImportedRecord` that keeps the raw
 JSON of what could not be mapped.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -50,13 +53,21 @@ from django.utils.text import slugify
 from labbook.archives.models import Checksum, ElnImport, ImportedRecord, Signature
 from labbook.archives.records import content_fields, domain_models, project_records
 from labbook.archives.signing import BadSignature, minisign_sign, minisign_verify
+from labbook.characterization import services as characterization
+from labbook.characterization.models import CharacterizationRun
+from labbook.devices import services as devices
+from labbook.devices.models import Device, DeviceMeasurement
 from labbook.files.models import RawFile, blob_name
 from labbook.files.services import raw_file_store
 from labbook.jobs.models import AnalysisJob, JobInput
+from labbook.notebook import services as notebook
 from labbook.notebook.models import NotebookEntry
 from labbook.projects.models import Membership, Project, ProjectRecord, Role
 from labbook.projects.permissions import require_role
+from labbook.projects.writes import RecordWriters, authorise
 from labbook.results.models import ResultArtifact
+from labbook.synthesis import services as synthesis
+from labbook.synthesis.models import BatchLink, Chemical, ChlorideStock, PostTreatment, Sample, Synthesis
 from labbook.units import Quantity, QuantityField, to_quantity
 
 METADATA = "ro-crate-metadata.json"
@@ -727,12 +738,44 @@ def keyword_list(value) -> list[str]:
     return out
 
 
+#: the services that write each record type an archive holds, called as every other door calls
+#: them (role, freeze, plausibility, codes unique per project, links within the project, history
+#: with who and why). Raw files are stored with raw_file_store. Jobs and their results have no
+#: writer but the job runner: the import writes those rows itself, after the same role and
+#: freeze check (:func:`labbook.projects.writes.authorise`).
+WRITERS: dict[type[ProjectRecord], RecordWriters] = {
+    Chemical: synthesis.chemicals,
+    Synthesis: synthesis.batches,
+    BatchLink: synthesis.links,
+    ChlorideStock: synthesis.stocks,
+    PostTreatment: synthesis.treatments,
+    Sample: synthesis.samples,
+    CharacterizationRun: characterization.runs,
+    Device: devices.devices,
+    DeviceMeasurement: devices.measurements,
+    NotebookEntry: notebook.entries,
+}
+
+
+def _create_through(writers: RecordWriters, *, user, project, reason: str, fields: dict):
+    """``writers.create(...)`` with ``fields``: a field the service needs and the archive leaves out
+    is given as None, so that ``full_clean()`` names it (rather than a TypeError)."""
+    needed = inspect.signature(writers.create_fn).parameters
+    for name, p in needed.items():
+        if p.kind is p.KEYWORD_ONLY and p.default is p.empty and name not in ("user", "project"):
+            fields.setdefault(name, None)
+    return writers.create(user=user, reason=reason, project=project, **fields)
+
+
 class _Importer:
-    def __init__(self, archive: Archive, user, tmpdir: Path, source: str = ""):
+    def __init__(self, archive: Archive, user, tmpdir: Path, source: str = "", reason: str = ""):
         self.a = archive
         self.user = user
         self.tmpdir = tmpdir
         self.source = source
+        #: the why of every record's history ("imported from <archive>")
+        self.reason = reason or "imported from an .eln archive"
+        self.authorised = False  # checked once before the first row no service writes
         self.by_node: dict[str, ProjectRecord] = {}
         self.new_blobs: list[str] = []
         #: File @id -> (its RawFile, whether a sha256 of the archive vouched for its bytes)
@@ -832,6 +875,7 @@ class _Importer:
                 original_name=name[:255],
                 user=self.user,
                 media_type=media_type[:127] if isinstance(media_type, str) and media_type else None,
+                reason=self.reason,
                 **extra,
             )
         path.unlink()
@@ -932,6 +976,17 @@ class _Importer:
             for key in ("storage_name", "preview_name"):
                 if values.get(key):
                     values[key] = self.store_artifact(values, key, files)
+        m2m = {}
+        for rel in model._meta.many_to_many:
+            if rel.name in pvs:
+                refs = [_ref(r) for r in _as_list(pvs[rel.name].get("valueReference"))]
+                missing = [r for r in refs if r not in self.by_node]
+                if missing:
+                    raise ElnError(
+                        f"{model._meta.label}.{rel.name} points to {_one_line(repr(missing[0]), 80)}, "
+                        "not in this archive"
+                    )
+                m2m[rel.name] = [self.by_node[r] for r in refs]
         if model is RawFile:
             if len(files) != 1:
                 raise ElnError(f"raw file record {node['@id']!r} must have exactly one file")
@@ -942,7 +997,15 @@ class _Importer:
                 media_type=values.get("media_type"),
                 description=values.get("description", ""),
             )
-        else:
+        elif model in WRITERS:  # the record and its links, through its service
+            obj = _create_through(
+                WRITERS[model], user=self.user, project=project, reason=self.reason, fields={**values, **m2m}
+            )
+            m2m = {}
+        else:  # a job or a result row: what the job runner wrote, kept as it was stored
+            if not self.authorised:
+                authorise(self.user, project)
+                self.authorised = True
             obj = model(project=project, created_by=self.user, **values)
             # a NULL the column allows is what the exporting instance stored (analyses write rows
             # without full_clean): kept, not refused as blank
@@ -962,17 +1025,6 @@ class _Importer:
                 model._base_manager.filter(pk=obj.pk).update(**stamped)
         if model is AnalysisJob and "inputs" in pvs:
             self.job_inputs(obj, pvs["inputs"])
-        m2m = {}
-        for rel in model._meta.many_to_many:
-            if rel.name in pvs:
-                refs = [_ref(r) for r in _as_list(pvs[rel.name].get("valueReference"))]
-                missing = [r for r in refs if r not in self.by_node]
-                if missing:
-                    raise ElnError(
-                        f"{model._meta.label}.{rel.name} points to {_one_line(repr(missing[0]), 80)}, "
-                        "not in this archive"
-                    )
-                m2m[rel.name] = [self.by_node[r] for r in refs]
         self.by_node[node["@id"]] = obj
         known = {f.name for f in content_fields(model)} | {m.name for m in model._meta.many_to_many}
         known |= {"inputs"} if model is AnalysisJob else set()
@@ -1090,12 +1142,16 @@ class _Importer:
                 for c in comments
             )
         title = _text(node.get("name"), nodes).strip() or node["@id"]
-        entry = NotebookEntry(
-            project=project, created_by=self.user, author=self.user, title=title[:200], body=body
+        raws = list({r.pk: r for r in (self.import_file(project, f) for f in files)}.values())
+        entry = notebook.entry_create(
+            user=self.user,
+            project=project,
+            title=title[:200],
+            body=body,
+            author=self.user,
+            raw_files=raws,
+            reason=self.reason,
         )
-        entry.full_clean()
-        entry.save()
-        raws = [self.import_file(project, f) for f in files]
         self.by_node[node["@id"]] = entry
         raw = dict(node)
         raw["variableMeasured"] = raw_props
@@ -1111,7 +1167,7 @@ class _Importer:
         if missing:
             raw["missing_parts"] = list(missing)
             self.notes["missing_parts"] += list(missing)
-        return entry, {"raw_files": raws}, raw
+        return entry, {}, raw
 
     def parts_of(self, node: dict) -> tuple[list[dict], list[dict], list[str]]:
         """A dataset's parts: (datasets, files inside the archive, @ids described nowhere and absent).
@@ -1244,7 +1300,13 @@ def _eln_import(*, path: Path | str, user, slug: str | None, progress: Progress)
     if slug:  # a copy under another slug: name it after the slug too, names are unique
         name = f"{name} ({slug})"
     slug = slug or _slug_for(archive, root)
-    importer = _Importer(archive, user, Path(tempfile.mkdtemp(prefix="eln-import-")), source)
+    importer = _Importer(
+        archive,
+        user,
+        Path(tempfile.mkdtemp(prefix="eln-import-")),
+        source,
+        reason=f"imported from {Path(path).name}",
+    )
     try:
         signature = check_signature(archive)
         if Project.objects.filter(models.Q(slug=slug) | models.Q(name=name)).exists():  # before the bytes
@@ -1270,6 +1332,7 @@ def _eln_import(*, path: Path | str, user, slug: str | None, progress: Progress)
                 **signature,
             )
             marks = []
+            stamped = []  # (model, pk, the archive's dateCreated / dateModified)
 
             def mark(obj, raw: dict, checksum: str = Checksum.NONE, node: dict | None = None):
                 node = node if node is not None else archive.nodes.get(raw.get("@id"), raw)
@@ -1281,8 +1344,8 @@ def _eln_import(*, path: Path | str, user, slug: str | None, progress: Progress)
                     }.items()
                     if v is not None
                 }
-                if stamps:
-                    type(obj)._base_manager.filter(pk=obj.pk).update(**stamps)
+                if stamps:  # applied last: linking files to an entry later must not overwrite them
+                    stamped.append((type(obj), obj.pk, stamps))
                 marks.append(
                     ImportedRecord(
                         project=project,
@@ -1364,33 +1427,42 @@ def _eln_import(*, path: Path | str, user, slug: str | None, progress: Progress)
                 for i, e in importer.by_node.items()
                 if isinstance(e, NotebookEntry) and _clean_parts(i)
             }
-            archive_entry = None
+            by_owner: dict[NotebookEntry | None, list[RawFile]] = {}  # None: the archive's own entry
             for node in leftovers:
                 raw = importer.import_file(project, node)
                 rel = archive.relative(node["@id"])
                 owners = [f for f in folders if rel.startswith(f) and node not in top]
-                if owners:
-                    owner = folders[max(owners, key=len)]
-                else:
-                    if archive_entry is None:
-                        archive_entry = NotebookEntry(
-                            project=project,
-                            created_by=user,
-                            author=user,
-                            title=f"{name}: files of the archive"[:200],
-                            body=(
-                                f"Files of the archive {Path(path).name} from {source} that no dataset "
-                                "lists, or that its metadata does not describe.\n\n"
-                                + _text(root.get("description"), archive.nodes)
-                            ).strip(),
-                        )
-                        archive_entry.full_clean()
-                        archive_entry.save()
-                        root_raw = dict(root)
-                        root_raw["hasPart"] = [n["@id"] for n in leftovers]
-                        mark(archive_entry, root_raw, node={})
-                    owner = archive_entry
-                owner.raw_files.add(raw)
+                owner = folders[max(owners, key=len)] if owners else None
+                by_owner.setdefault(owner, []).append(raw)
+            for owner, raws in by_owner.items():
+                if owner is None:
+                    continue
+                owner = NotebookEntry.objects.get(pk=owner.pk)  # at the version its links left it
+                linked = list(owner.raw_files.all())
+                notebook.entry_update(
+                    user=user,
+                    entry=owner,
+                    version=owner.version,
+                    raw_files=list({r.pk: r for r in linked + raws}.values()),
+                    reason=importer.reason,
+                )
+            if None in by_owner:
+                archive_entry = notebook.entry_create(
+                    user=user,
+                    project=project,
+                    author=user,
+                    title=f"{name}: files of the archive"[:200],
+                    body=(
+                        f"Files of the archive {Path(path).name} from {source} that no dataset "
+                        "lists, or that its metadata does not describe.\n\n"
+                        + _text(root.get("description"), archive.nodes)
+                    ).strip(),
+                    raw_files=list({r.pk: r for r in by_owner[None]}.values()),
+                    reason=importer.reason,
+                )
+                root_raw = dict(root)
+                root_raw["hasPart"] = [n["@id"] for n in leftovers]
+                mark(archive_entry, root_raw, node={})
             # every raw file another ELN's dataset brought is marked too, with its checksum state
             unverified = []
             for pk, file_nodes in importer.file_nodes.items():
@@ -1416,6 +1488,9 @@ def _eln_import(*, path: Path | str, user, slug: str | None, progress: Progress)
                 and m.object_id in importer.record_files
                 and m.checksum == Checksum.UNVERIFIED
             ]
+            # the archive's dates (provenance, not content: no new version, no history row)
+            for model, pk, stamps in stamped:
+                model._base_manager.filter(pk=pk).update(**stamps)
             ImportedRecord.objects.bulk_create(marks)
             entries = [m for m in marks if m.model != RawFile._meta.label]
             record.summary = {

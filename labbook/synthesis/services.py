@@ -277,9 +277,11 @@ def link_create(
     volume_taken=None,
     project: Project | None = None,
     reason: str = "",
+    **fields,
 ) -> BatchLink:
     """Add a lineage link between existing batches (refused if it would make a cycle); it is
-    in the child's project. Treatments downstream of the child are recomputed."""
+    in the child's project. Treatments downstream of the child are recomputed. ``fields``: the
+    link's other columns (``volume_taken_err``, as an imported archive gives it)."""
     link = _create(
         BatchLink,
         project=project or child.project,
@@ -289,6 +291,7 @@ def link_create(
         child=child,
         fraction=fraction,
         volume_taken=volume_taken,
+        **fields,
     )
     treatments_refresh(batch=child, user=user)
     return link
