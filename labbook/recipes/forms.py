@@ -95,9 +95,17 @@ class SeriesApplyForm(forms.Form):
         queryset=None, label="Pool or portion", help_text="one untreated portion per target, in code order"
     )
     stock = forms.ModelChoiceField(queryset=None, label="Chloride stock")
-    date = forms.DateField(initial=dt.date.today, widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(
+        required=False,
+        initial=dt.date.today,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="of the treatments; today when empty",
+    )
 
     def __init__(self, *args, user, project, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["batch"].queryset = visible(Synthesis, user).filter(project=project).order_by("code")
         self.fields["stock"].queryset = visible(ChlorideStock, user).filter(project=project).order_by("code")
+
+    def clean_date(self):
+        return self.cleaned_data.get("date") or dt.date.today()
