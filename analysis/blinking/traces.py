@@ -206,25 +206,33 @@ def two_state_path(llr: np.ndarray, switch_cost: float) -> np.ndarray:
     starts = np.concatenate([[0], np.flatnonzero(pos[1:] != pos[:-1]) + 1])
     gain = np.add.reduceat(v, starts)  # evidence for ON in each run
     m = gain.size
-    # score[j] of being OFF / ON at the end of run j, with back-pointers.
-    back = np.zeros((m, 2), dtype=bool)  # True: came from the other state
-    off_score, on_score = 0.0, float(gain[0])
+    # score of being OFF / ON at the end of run j, with back-pointers (True: came from the other state).
+    # Python floats and lists: the loop runs once per run of equal sign, and numpy scalars cost 5x more.
+    g_list = gain.tolist()
+    back_off, back_on = [False] * m, [False] * m
+    off_score, on_score = 0.0, g_list[0]
+    cost = float(switch_cost)
     for j in range(1, m):
-        g = float(gain[j])
-        stay_off, from_on = off_score, on_score - switch_cost
-        stay_on, from_off = on_score, off_score - switch_cost
-        back[j, 0] = from_on > stay_off
-        back[j, 1] = from_off > stay_on
-        off_score = max(stay_off, from_on)
-        on_score = max(stay_on, from_off) + g
+        from_on, from_off = on_score - cost, off_score - cost
+        if from_on > off_score:
+            back_off[j] = True
+            new_off = from_on
+        else:
+            new_off = off_score
+        if from_off > on_score:
+            back_on[j] = True
+            on_score = from_off + g_list[j]
+        else:
+            on_score = on_score + g_list[j]
+        off_score = new_off
     state = on_score > off_score
-    path = np.empty(m, dtype=bool)
+    path = [False] * m
     for j in range(m - 1, -1, -1):
         path[j] = state
-        if back[j, int(state)]:
+        if (back_on if state else back_off)[j]:
             state = not state
     lengths = np.diff(np.concatenate([starts, [v.size]]))
-    return np.repeat(path, lengths)
+    return np.repeat(np.array(path, dtype=bool), lengths)
 
 
 def envelope_threshold_states(
