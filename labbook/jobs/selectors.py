@@ -16,7 +16,7 @@ from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from labbook.core.text import scrub_paths
-from labbook.jobs.models import AnalysisJob, JobInput, JobStatus
+from labbook.jobs.models import AnalysisJob, JobInput, JobStatus, WorkerHeartbeat
 
 _SHA256 = re.compile(r"\b[0-9a-f]{64}\b")
 
@@ -58,4 +58,32 @@ def job_counts(jobs, *, now=None) -> dict[str, int]:
         queued=Count("pk", filter=Q(status=JobStatus.QUEUED)),
         running=Count("pk", filter=Q(status=JobStatus.RUNNING)),
         failed=Count("pk", filter=Q(status=JobStatus.FAILED, finished_at__gte=since)),
+    )
+
+
+def workers_seen(*, now=None) -> dict:
+    """The job workers' signs of life: how many are alive (a heartbeat within JOB_STALE_AFTER_S),
+    their rows, and the last heartbeat of any worker (None: no worker ever ran or all exited)."""
+    from labbook.jobs.services import stale_after_s
+
+    now = now or timezone.now()
+    rows = list(WorkerHeartbeat.objects.order_by("-beat_at")[:20])
+    cutoff = now - dt.timedelta(seconds=stale_after_s())
+    alive = [w for w in rows if w.beat_at >= cutoff]
+    return {"alive": alive, "n_alive": len(alive), "last_beat": rows[0].beat_at if rows else None, "now": now}
+
+
+def worker_text(seen: dict, *, names: bool = False) -> str:
+    """One line for the dashboard: "2 job workers alive (last heartbeat 3 s ago)" or why not."""
+    now, last = seen["now"], seen["last_beat"]
+    if seen["n_alive"]:
+        ago = max(0, round((now - seen["alive"][0].beat_at).total_seconds()))
+        who = f": {', '.join(w.name for w in seen['alive'])}" if names else ""
+        n = seen["n_alive"]
+        return f"{n} job worker{'s' if n > 1 else ''} alive{who} (last heartbeat {ago} s ago)"
+    if last is None:
+        return "No job worker is running: queued analyses wait (start one with manage.py jobs_worker)"
+    return (
+        f"No job worker alive since {timezone.localtime(last):%Y-%m-%d %H:%M:%S}: queued analyses wait "
+        "(start one with manage.py jobs_worker)"
     )

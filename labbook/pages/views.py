@@ -1,4 +1,5 @@
-"""The dashboard, the treatment comparison, and the particle pages."""
+"""The dashboard (with ``jobs_status``, the JSON its live job overview polls: ``pages/jobs.js``),
+the treatment comparison, and the particle pages."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ import time
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from labbook.jobs.models import ACTIVE, AnalysisJob
-from labbook.jobs.services import workers_alive
+from labbook.jobs.selectors import (
+    FAILED_DAYS,
+    job_counts,
+    job_error_readable,
+    with_input_names,
+    worker_text,
+    workers_seen,
+)
 from labbook.notebook.models import NotebookEntry
 from labbook.pages import comparison, plots
 from labbook.pages.lists import filtered_list
@@ -23,10 +32,28 @@ from labbook.results.selectors import particles_visible
 from labbook.synthesis.models import PostTreatment, Synthesis
 
 
+def _job_overview(user) -> dict:
+    """What the dashboard says of the analysis jobs: workers alive, counts, the active jobs."""
+    jobs = visible(AnalysisJob, user).select_related("run", "measurement__device")
+    seen = workers_seen()
+    return {
+        "jobs": jobs,
+        "counts": job_counts(visible(AnalysisJob, user)),
+        "workers_alive": seen["n_alive"],
+        "worker_text": worker_text(seen, names=user.is_staff),
+        "active_jobs": list(jobs.filter(status__in=ACTIVE).order_by("queued_at")[:20]),
+    }
+
+
 @login_required
 def dashboard(request):
     user = request.user
-    jobs = visible(AnalysisJob, user).select_related("run", "measurement__device")
+    overview = _job_overview(user)
+    recent = list(
+        with_input_names(overview.pop("jobs").exclude(status__in=ACTIVE).order_by("-finished_at"))[:8]
+    )
+    for job in recent:
+        job.error_shown = job_error_readable(job)
     return render(
         request,
         "pages/dashboard.html",
@@ -34,11 +61,47 @@ def dashboard(request):
             "entries": visible(NotebookEntry, user).select_related("author")[:6],
             "batches": visible(Synthesis, user).select_related("operator")[:8],
             "treatments": visible(PostTreatment, user).select_related("batch")[:8],
-            "active_jobs": jobs.filter(status__in=ACTIVE).order_by("queued_at")[:20],
-            "recent_jobs": jobs.exclude(status__in=ACTIVE).order_by("-finished_at")[:8],
-            "workers_alive": workers_alive(),
+            "recent_jobs": recent,
+            "failed_days": FAILED_DAYS,
+            **overview,
         },
     )
+
+
+def _job_target(job) -> tuple[str, str]:
+    if job.run_id:
+        return job.run.code, reverse("characterization:run-detail", args=[job.run_id])
+    if job.measurement_id:
+        return str(job.measurement), reverse("devices:device-detail", args=[job.measurement.device_id])
+    return "", ""
+
+
+@login_required
+def jobs_status(request):
+    """The dashboard's job overview as JSON (polled by ``pages/jobs.js``): whether a worker is alive,
+    the counts of queued, running and failed jobs, and the active jobs' progress."""
+    overview = _job_overview(request.user)
+    active = []
+    for job in overview["active_jobs"]:
+        target, url = _job_target(job)
+        active.append(
+            {
+                "id": job.pk,
+                "kind_display": job.get_kind_display(),
+                "status": job.status,
+                "percent": round(100 * job.progress),
+                "message": job.progress_message,
+                "target": target,
+                "url": url,
+            }
+        )
+    body = {
+        "workers_alive": overview["workers_alive"],
+        "worker_text": overview["worker_text"],
+        "counts": overview["counts"],
+        "active_jobs": active,
+    }
+    return JsonResponse(body, headers={"Cache-Control": "no-store"})
 
 
 def _summary_rows(series: list[dict]) -> list[dict]:

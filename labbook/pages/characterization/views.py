@@ -1,10 +1,15 @@
-"""Run pages: list, a run with its files, jobs and results; attach raw files; start an analysis."""
+"""Run pages: list, a run with its files, jobs and results; attach raw files; start an analysis.
+
+``run_jobs`` is the small JSON the run page polls (``static/pages/jobs.js``) while an analysis is
+queued or running, so its progress moves without a reload and, once done, its results are linked.
+"""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -12,6 +17,8 @@ from django.views.decorators.http import require_POST
 from labbook.characterization.filters import RunFilterSet
 from labbook.characterization.models import CharacterizationRun
 from labbook.files.services import raw_files_attach, raw_files_attach_check
+from labbook.jobs.models import ACTIVE
+from labbook.jobs.selectors import job_error_readable, with_input_names
 from labbook.jobs.services import TECHNIQUE_KINDS, job_submit_natural, workers_alive
 from labbook.pages.characterization.forms import AnalyseForm, AttachFilesForm
 from labbook.pages.lists import filtered_list
@@ -66,7 +73,7 @@ def run_detail(request, pk: int):
     from labbook.pages import plots
 
     run = get_object_or_404(_runs(request.user), pk=pk)
-    jobs = run.jobs.order_by("-queued_at")
+    jobs = _jobs(run)
     blinking = run.blinking_analyses.select_related("job").first()
     results = {
         "blinking": blinking,
@@ -88,6 +95,7 @@ def run_detail(request, pk: int):
             "settings_rows": _settings(run),
             "files": run.raw_files.all(),
             "jobs": jobs,
+            "jobs_active": any(j.status in ACTIVE for j in jobs),
             "results": results,
             "plot": plots.embed(plot) if plot is not None else None,
             "workers_alive": workers_alive(),
@@ -98,6 +106,73 @@ def run_detail(request, pk: int):
             "entries": run.entries.all()[:20],
         },
     )
+
+
+#: jobs listed on a run's page (newest first)
+JOBS_SHOWN = 50
+
+
+def _jobs(run) -> list:
+    jobs = list(with_input_names(run.jobs.order_by("-queued_at"))[:JOBS_SHOWN])
+    for job in jobs:
+        job.error_shown = job_error_readable(job)
+    return jobs
+
+
+def _result_links(run, job, analyses: dict[int, tuple[int, int]]) -> list[dict]:
+    """Where a finished job's results are: this page's results, its particles, the job in the API."""
+    if job.status != "succeeded":
+        return []
+    links = [
+        {
+            "label": "results on this page",
+            "url": reverse("characterization:run-detail", args=[run.pk]) + "#results",
+        }
+    ]
+    if job.pk in analyses:
+        analysis_pk, n = analyses[job.pk]
+        links.append(
+            {"label": f"{n} particles", "url": f"{reverse('pages:particle-list')}?analysis={analysis_pk}"}
+        )
+    links.append({"label": "job in the API", "url": reverse("api:job-detail", args=[job.pk])})
+    return links
+
+
+@login_required
+def run_jobs(request, pk: int):
+    """The run's analysis jobs as JSON for the page's live progress (``pages/jobs.js``): status,
+    progress, message, the error naming the file, and links to the results once done."""
+    from labbook.results.models import BlinkingAnalysis
+
+    run = get_object_or_404(_runs(request.user), pk=pk)
+    jobs = _jobs(run)
+    analyses = {
+        job_id: (a_pk, n)
+        for job_id, a_pk, n in BlinkingAnalysis.objects.filter(run=run).values_list(
+            "job_id", "pk", "n_particles"
+        )
+    }
+    body = {
+        "run": run.pk,
+        "active": any(j.status in ACTIVE for j in jobs),
+        "workers_alive": workers_alive(),
+        "jobs": [
+            {
+                "id": job.pk,
+                "kind": job.kind,
+                "kind_display": job.get_kind_display(),
+                "status": job.status,
+                "progress": round(job.progress, 4),
+                "percent": round(100 * job.progress),
+                "message": job.progress_message,
+                "error": job.error_shown,
+                "finished_at": job.finished_at.strftime("%Y-%m-%d %H:%M") if job.finished_at else "",
+                "results": _result_links(run, job, analyses),
+            }
+            for job in jobs
+        ],
+    }
+    return JsonResponse(body, headers={"Cache-Control": "no-store"})
 
 
 def _submit(request, run, *, force: bool = False) -> None:
