@@ -15,6 +15,7 @@ def favicon(request):
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("compare/", views.compare, name="compare"),
+    path("jobs/status.json", views.jobs_status, name="jobs-status"),
     path("particles/", views.particle_list, name="particle-list"),
     path("particles/<int:pk>/", views.particle_detail, name="particle-detail"),
     path("search/", search.search, name="search"),
