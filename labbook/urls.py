@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("labbook.recipes.urls")),  # /templates/ and /tags/
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("labbook.pages.synthesis.urls")),
+    path("", include("labbook.pages.record_urls")),
     path("", include("labbook.pages.characterization.urls")),
     path("", include("labbook.pages.devices.urls")),
     path("", include("labbook.pages.notebook.urls")),

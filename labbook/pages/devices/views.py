@@ -9,6 +9,8 @@ from django.urls import reverse
 from labbook.devices.filters import DeviceFilterSet
 from labbook.devices.models import Device
 from labbook.pages.lists import filtered_list
+from labbook.pages.records import KINDS
+from labbook.projects.permissions import can_edit
 from labbook.projects.selectors import visible
 from labbook.units import format_quantity
 
@@ -28,7 +30,7 @@ def device_list(request):
         .select_related("project")
         .prefetch_related("samples__treatment"),
         quick=["q", "treatment_nominal_cl", "fabricated_on__gte"],
-        columns=["code", "architecture", "active area", "made from", "fabricated on"],
+        columns=[("code", "code"), ("architecture", "architecture"), ("active area", "active_area"), "made from", ("fabricated on", "fabricated_on")],
         row=lambda d: (
             reverse("devices:device-detail", args=[d.pk]),
             [
@@ -39,6 +41,7 @@ def device_list(request):
                 d.fabricated_on,
             ],
         ),
+        kind=KINDS["devices"],
     )
 
 
@@ -74,5 +77,6 @@ def device_detail(request, pk: int):
             "rows": rows,
             "plot": plots.embed(figure) if figure is not None else None,
             "entries": device.entries.all()[:20],
+            "can_write": can_edit(request.user, device),
         },
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django import forms
 
-from labbook.projects.models import Role
-from labbook.projects.selectors import projects_for, visible
-from labbook.synthesis.models import Chemical, ChlorideStock, PostTreatment, Synthesis
+from labbook.pages.forms import ProjectScopedForm
+from labbook.units import QuantityFormField
+from labbook.synthesis.models import PostTreatment, Synthesis
 
 RECIPE_FIELDS = [
     "pbi2",
@@ -32,35 +32,15 @@ RECIPE_FIELDS = [
 ]
 
 
-class _ProjectScoped(forms.ModelForm):
-    """A form whose choices are limited to the projects the user may write to."""
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.user = user
-        if "project" in self.fields:
-            self.fields["project"].queryset = projects_for(user, min_role=Role.EDITOR).filter(
-                frozen_at__isnull=True
-            )
-        for f in self.fields.values():
-            if isinstance(f.widget, forms.DateInput):
-                f.widget.input_type = "date"
-
-
-class SynthesisForm(_ProjectScoped):
+class SynthesisForm(ProjectScopedForm):
     class Meta:
         model = Synthesis
         fields = ["project", "code", "date", *RECIPE_FIELDS, "notes"]
         widgets = {"date": forms.DateInput(), "notes": forms.Textarea(attrs={"rows": 3})}
 
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, user=user, **kwargs)
-        chemicals = visible(Chemical, user)
-        self.fields["pbi2"].queryset = chemicals
-        self.fields["mai"].queryset = chemicals
 
 
-class TreatmentForm(_ProjectScoped):
+class TreatmentForm(ProjectScopedForm):
     class Meta:
         model = PostTreatment
         fields = [
@@ -77,8 +57,45 @@ class TreatmentForm(_ProjectScoped):
         ]
         widgets = {"date": forms.DateInput(), "notes": forms.Textarea(attrs={"rows": 3})}
 
+
+class PortionForm(forms.Form):
+    """One portion of a split: its code and what it takes of the parent (a fraction or a volume)."""
+
+    code = forms.CharField(max_length=64)
+    fraction = forms.FloatField(required=False, min_value=0, max_value=1, help_text="of the parent, 0-1")
+    volume_taken = QuantityFormField(unit="mL", required=False)
+    volume = QuantityFormField(unit="mL", required=False, label="own volume (re-dispersed in)")
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.has_changed():
+            return cleaned
+        if (cleaned.get("fraction") is None) == (cleaned.get("volume_taken") is None):
+            raise forms.ValidationError("give either the fraction taken or the volume taken, not both")
+        return cleaned
+
+
+PortionFormSet = forms.formset_factory(PortionForm, extra=0, min_num=1, max_num=48, validate_max=True)
+
+
+class SplitForm(forms.Form):
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class PoolForm(ProjectScopedForm):
+    """A pool: a new batch made of whole parent batches."""
+
+    parents = forms.ModelMultipleChoiceField(queryset=Synthesis.objects.none(), help_text="taken whole")
+
+    class Meta:
+        model = Synthesis
+        fields = ["project", "code", "date", "volume", "notes"]
+        widgets = {"date": forms.DateInput(), "notes": forms.Textarea()}
+
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, user=user, **kwargs)
-        writable = projects_for(user, min_role=Role.EDITOR).filter(frozen_at__isnull=True)
-        self.fields["batch"].queryset = visible(Synthesis, user).filter(project__in=writable)
-        self.fields["stock"].queryset = visible(ChlorideStock, user).filter(project__in=writable)
+        from labbook.pages.forms import writable_projects
+        from labbook.projects.selectors import visible
+
+        self.fields["parents"].queryset = visible(Synthesis, user).filter(project__in=writable_projects(user))
+        self.fields["parents"].widget.attrs["size"] = 8

@@ -13,7 +13,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from labbook.pages.lists import filtered_list
-from labbook.pages.synthesis.forms import RECIPE_FIELDS, SynthesisForm, TreatmentForm
+from labbook.pages.forms import writable_projects
+from labbook.pages.records import KINDS, add_errors, no_project, refusal
+from labbook.pages.synthesis.forms import (
+    RECIPE_FIELDS,
+    PoolForm,
+    PortionFormSet,
+    SplitForm,
+    SynthesisForm,
+    TreatmentForm,
+)
+from labbook.projects.permissions import can_edit
 from labbook.projects.selectors import visible
 from labbook.synthesis import selectors, services
 from labbook.synthesis.filters import BatchFilterSet, SampleFilterSet, TreatmentFilterSet
@@ -25,13 +35,12 @@ def _q(value, unit: str, digits: int = 4) -> str:
     return "" if value is None else format_quantity(value, unit, digits=digits)
 
 
-def add_errors(form, exc: ValidationError) -> None:
-    """A service's ValidationError onto the form: by field where the form has it, else at the top."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
+def _initial(request, form_class, **defaults) -> dict:
+    """Initial values: ``defaults``, then any of the form's fields given as GET parameters (links such
+    as "Treat a portion" and "new from template" pre-fill a form that way)."""
+    initial = dict(defaults)
+    initial.update({k: v for k, v in request.GET.items() if k in form_class.base_fields})
+    return initial
 
 
 # --- batches -----------------------------------------------------------------------------------
@@ -43,7 +52,15 @@ def batch_list(request):
         filterset_class=BatchFilterSet,
         queryset=selectors.batch_list(user=request.user),
         quick=["q", "kind", "date__gte", "date__lte", "operator_username"],
-        columns=["code", "kind", "date", "operator", "injection volume", "suspension volume", "project"],
+        columns=[
+            ("code", "code"),
+            ("kind", "kind"),
+            ("date", "date"),
+            "operator",
+            ("injection volume (mL)", "injection_volume"),
+            ("suspension volume (mL)", "volume"),
+            "project",
+        ],
         row=lambda b: (
             reverse("synthesis:batch-detail", args=[b.pk]),
             [
@@ -56,7 +73,8 @@ def batch_list(request):
                 b.project,
             ],
         ),
-        actions=[("New synthesis", reverse("synthesis:batch-create"))],
+        actions=[("New synthesis", reverse("synthesis:batch-create")), ("Pool batches", reverse("synthesis:batch-pool"))],
+        kind=KINDS["batches"],
     )
 
 
@@ -92,6 +110,7 @@ def batch_detail(request, pk: int):
             "treatments": batch.treatments.select_related("stock").all(),
             "samples": batch.samples.select_related("treatment").all(),
             "entries": batch.entries.all()[:20],
+            "can_write": can_edit(request.user, batch),
         },
     )
 
@@ -112,7 +131,10 @@ def _save_synthesis(request, form, *, source: Synthesis | None = None):
 
 @login_required
 def batch_create(request):
-    form = SynthesisForm(request.POST or None, user=request.user, initial={"date": dt.date.today()})
+    if not writable_projects(request.user).exists():
+        return no_project(request, KINDS["batches"])
+    initial = _initial(request, SynthesisForm, date=dt.date.today())
+    form = SynthesisForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         batch = _save_synthesis(request, form)
         if batch is not None:
@@ -133,6 +155,8 @@ def _next_code(code: str) -> str:
 def batch_clone(request, pk: int):
     """A new synthesis form pre-filled with ``pk``'s recipe (yesterday's recipe, one volume changed)."""
     source = get_object_or_404(selectors.batch_list(user=request.user), pk=pk)
+    if not writable_projects(request.user).exists():
+        return no_project(request, KINDS["batches"])
     initial = {name: getattr(source, name) for name in RECIPE_FIELDS}
     code = _next_code(source.code)
     while Synthesis.objects.filter(project=source.project, code=code).exists():  # codes are per project
@@ -161,7 +185,16 @@ def treatment_list(request):
         filterset_class=TreatmentFilterSet,
         queryset=selectors.treatment_list(user=request.user),
         quick=["q", "nominal_cl_percent", "cl_to_i__gte", "cl_to_i__lte", "date__gte", "batch_code"],
-        columns=["code", "batch", "stock", "volume added", "Cl:I", "ethanol/toluene", "nominal", "date"],
+        columns=[
+            ("code", "code"),
+            ("batch", "batch__code"),
+            ("stock", "stock__code"),
+            ("volume added (µL)", "volume_added"),
+            ("Cl:I (%)", "cl_to_i"),
+            ("ethanol/toluene (%)", "solvent_fraction"),
+            ("nominal (% Cl)", "nominal_cl_percent"),
+            ("date", "date"),
+        ],
         row=lambda t: (
             reverse("synthesis:treatment-detail", args=[t.pk]),
             [
@@ -176,6 +209,7 @@ def treatment_list(request):
             ],
         ),
         actions=[("New treatment", reverse("synthesis:treatment-create"))],
+        kind=KINDS["treatments"],
     )
 
 
@@ -212,9 +246,9 @@ def treatment_detail(request, pk: int):
 
 @login_required
 def treatment_create(request):
-    initial = {"date": dt.date.today()}
-    if "batch" in request.GET:
-        initial["batch"] = request.GET["batch"]
+    if not writable_projects(request.user).exists():
+        return no_project(request, KINDS["treatments"])
+    initial = _initial(request, TreatmentForm, date=dt.date.today())
     form = TreatmentForm(request.POST or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -255,9 +289,26 @@ def treatment_derive(request):
             request.GET.get("suspension_volume", "")
         )
         t = PostTreatment(batch=batch, stock=stock, volume_added=volume, suspension_volume=suspension)
+        editing = request.GET.get("treatment", "")
+        if editing.isdigit():  # the edit page: this treatment's own stock use and place in the series
+            current = visible(PostTreatment, request.user).filter(pk=int(editing)).first()
+            if current is not None:
+                t.pk, t.date = current.pk, current.date
+        date = request.GET.get("date", "")
+        if date:
+            try:
+                t.date = dt.date.fromisoformat(date)
+            except ValueError:
+                pass
         t.compute_derived()
     except ValidationError as exc:
         return JsonResponse({"error": "; ".join(exc.messages)})
+    try:
+        t.clean()  # the plausibility rules saving applies (stock left, Cl:I and ethanol ranges)
+    except ValidationError as exc:
+        refused = "; ".join(exc.messages)
+    else:
+        refused = ""
     plan = {}
     for target in (3, 9, 17):
         try:
@@ -275,6 +326,7 @@ def treatment_derive(request):
             "chloride": _q(t.chloride_amount, "umol"),
             "iodide": _q(t.iodide_amount, "umol"),
             "plan_uL": plan,
+            "refused": refused,  # what saving would refuse, word for word; "" when it would save
         }
     )
 
@@ -288,11 +340,12 @@ def sample_list(request):
         filterset_class=SampleFilterSet,
         queryset=selectors.sample_list(user=request.user),
         quick=["q", "kind", "treatment_nominal_cl", "batch_date__gte"],
-        columns=["code", "kind", "batch", "treatment", "substrate", "date"],
+        columns=[("code", "code"), ("kind", "kind"), ("batch", "batch__code"), "treatment", ("substrate", "substrate"), ("date", "date")],
         row=lambda s: (
             reverse("synthesis:sample-detail", args=[s.pk]),
             [s.code, s.get_kind_display(), s.batch, s.treatment or "untreated", s.substrate, s.date],
         ),
+        kind=KINDS["samples"],
     )
 
 
@@ -304,3 +357,67 @@ def sample_detail(request, pk: int):
         "synthesis/sample_detail.html",
         {"s": s, "runs": s.runs.all(), "devices": s.devices.all(), "entries": s.entries.all()[:20]},
     )
+
+
+# --- lineage: split a batch into portions, pool batches ----------------------------------------------
+@login_required
+def batch_split(request, pk: int):
+    """Split a batch into portions, each by a fraction or a volume taken (batch_split service)."""
+    parent = get_object_or_404(selectors.batch_list(user=request.user), pk=pk)
+    if not can_edit(request.user, parent):
+        return refusal(request, parent)
+    try:
+        n = min(max(int(request.GET.get("n", 4)), 1), 48)
+    except ValueError:
+        n = 4
+    form = SplitForm(request.POST or None, initial={"date": dt.date.today()})
+    portions = PortionFormSet(
+        request.POST or None,
+        prefix="portions",
+        initial=[{"code": f"{parent.code}-P{i + 1}", "fraction": round(1 / n, 6)} for i in range(n)],
+    )
+    if request.method == "POST" and form.is_valid() and portions.is_valid():
+        specs = [
+            services.PortionSpec(
+                code=p["code"], fraction=p.get("fraction"), volume_taken=p.get("volume_taken"), volume=p.get("volume")
+            )
+            for p in portions.cleaned_data
+            if p
+        ]
+        try:
+            made = services.batch_split(user=request.user, parent=parent, date=form.cleaned_data["date"], portions=specs)
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, f"split {parent.code} into {', '.join(b.code for b in made)}")
+            return redirect("synthesis:batch-detail", pk=parent.pk)
+    return render(request, "synthesis/batch_split.html", {"parent": parent, "form": form, "portions": portions})
+
+
+@login_required
+def batch_pool(request):
+    """Pool whole batches into a new one (batches_pool service)."""
+    if not writable_projects(request.user).exists():
+        return no_project(request, KINDS["batches"])
+    initial = {"date": dt.date.today()}
+    if request.GET.getlist("parents"):
+        initial["parents"] = request.GET.getlist("parents")
+    form = PoolForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            pool = services.batches_pool(
+                user=request.user,
+                project=data["project"],
+                code=data["code"],
+                date=data["date"],
+                parents=list(data["parents"]),
+                volume=data.get("volume"),
+                notes=data.get("notes", ""),
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, f"pooled {', '.join(p.code for p in data['parents'])} into {pool.code}")
+            return redirect("synthesis:batch-detail", pk=pool.pk)
+    return render(request, "synthesis/batch_pool.html", {"form": form})

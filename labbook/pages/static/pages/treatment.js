@@ -1,11 +1,12 @@
 // Live Cl:I and ethanol fraction on the post-treatment form: asks the server, which computes them
-// with the same chemistry functions that store them (labbook/synthesis/chemistry.py).
+// with the same chemistry functions that store them (labbook/synthesis/chemistry.py), and says what
+// saving would refuse (stock used up, Cl:I or ethanol out of range) with the same rules and words.
 (function () {
   "use strict";
   const form = document.querySelector("form[data-derive-url]");
   if (!form) return;
   const out = document.getElementById("derived");
-  const names = ["batch", "stock", "volume_added", "suspension_volume"];
+  const names = ["batch", "stock", "volume_added", "suspension_volume", "date"];
   let timer = null;
   let seq = 0;
   function show(data) {
@@ -23,6 +24,13 @@
       '<div class="help">Cl added ' + data.chloride + " into " + data.iodide + " iodide" +
       (data.plan_uL && data.plan_uL["3"] ? " · for 3 / 9 / 17 % add " + data.plan_uL["3"] + " / " + data.plan_uL["9"] + " / " + data.plan_uL["17"] : "") +
       "</div>";
+    if (data.refused) {  // what saving would refuse, in the same words
+      const div = document.createElement("div");
+      div.className = "error";
+      div.id = "derived-refused";
+      div.textContent = "Saving would be refused: " + data.refused;
+      out.appendChild(div);
+    }
   }
   function update() {
     const params = new URLSearchParams();
@@ -30,6 +38,7 @@
       const el = form.elements[n];
       if (el) params.set(n, el.value);
     }
+    if (form.dataset.treatment) params.set("treatment", form.dataset.treatment);
     const mine = ++seq;
     fetch(form.dataset.deriveUrl + "?" + params.toString(), { credentials: "same-origin" })
       .then((r) => r.json())
