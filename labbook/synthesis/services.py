@@ -170,7 +170,13 @@ def synthesis_clone(*, user, source: Synthesis, code: str, date, **changes) -> S
         raise ValidationError(
             {"source": f"{source} is a {source.get_kind_display()}, not a synthesis with a recipe"}
         )
-    fields = {name: source.__dict__[Synthesis._meta.get_field(name).attname] for name in _RECIPE_FIELDS}
+    # by attname (pbi2_id, not pbi2): the stored values, foreign keys as ids
+    fields = {
+        Synthesis._meta.get_field(name).attname: source.__dict__[Synthesis._meta.get_field(name).attname]
+        for name in _RECIPE_FIELDS
+    }
+    for name in changes:  # a change given by field name replaces the copied id
+        fields.pop(Synthesis._meta.get_field(name).attname, None)
     fields.update(changes)
     fields.setdefault("operator", user)
     fields["notes"] = changes.get("notes", f"cloned from {source.code}")
