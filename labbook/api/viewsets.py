@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 from rest_framework import mixins, permissions, viewsets
 
+from labbook.api.export import ExportMixin
 from labbook.projects.models import Role
 from labbook.projects.permissions import require_role
 from labbook.projects.selectors import projects_for, visible
@@ -36,8 +37,9 @@ class ProjectRolePermission(permissions.IsAuthenticated):
         return True
 
 
-class RecordReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
-    """List and detail of a ProjectRecord model, scoped to the user's projects.
+class RecordReadOnlyViewSet(ExportMixin, viewsets.ReadOnlyModelViewSet):
+    """List and detail of a ProjectRecord model, scoped to the user's projects; the list also as
+    CSV and Excel (``?format=csv``, ``?format=xlsx``: :mod:`labbook.api.export`).
 
     ``queryset`` carries the select_related/prefetch_related a list page needs, so a page costs
     the same number of queries whatever its size; ``detail_serializer_class`` (optional) adds

@@ -8,8 +8,10 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from labbook.api.export import Column
 from labbook.api.jobs.serializers import JobSerializer, JobSubmitSerializer
 from labbook.api.viewsets import RecordReadOnlyViewSet
+from labbook.core.text import scrub_paths
 from labbook.jobs import services
 from labbook.jobs.filters import JobFilterSet
 from labbook.jobs.models import AnalysisJob
@@ -35,6 +37,9 @@ class JobViewSet(RecordReadOnlyViewSet):
     )
     serializer_class = JobSerializer
     filterset_class = JobFilterSet
+    export_exclude = ("log",)  # a job's whole log is for its page, not a table
+    export_extra = (Column("result id", "result_id"),)
+    export_transforms = {"error": scrub_paths}  # server paths down to file names, as in the JSON
     ordering_fields = ["queued_at", "started_at", "finished_at", "status", "kind", "progress"]
 
     @extend_schema(request=JobSubmitSerializer, responses={201: JobSerializer, 200: JobSerializer})

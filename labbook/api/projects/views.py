@@ -1,13 +1,14 @@
-"""Projects the user belongs to, with their role in each (read-only)."""
+"""Projects the user belongs to, with their role in each (read-only; the list also as CSV and Excel)."""
 
 from rest_framework import viewsets
 
+from labbook.api.export import ExportMixin
 from labbook.api.projects.serializers import ProjectSerializer
 from labbook.projects.models import ROLE_RANK, Membership, Project, Role
 from labbook.projects.selectors import projects_for
 
 
-class ProjectViewSet(viewsets.ReadOnlyModelViewSet):
+class ProjectViewSet(ExportMixin, viewsets.ReadOnlyModelViewSet):
     queryset = Project.objects.all()
     serializer_class = ProjectSerializer
     filterset_fields = {"name": ["exact", "icontains"], "slug": ["exact"], "frozen_at": ["isnull"]}

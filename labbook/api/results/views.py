@@ -1,7 +1,8 @@
 """Analysis results through the API: read-only (results are written by jobs only).
 
-The particle list also streams as CSV (``?format=csv``, every filter applies, units in the header)
-and counts its rows from the analyses when it is filtered by lineage only (see
+Every list also exports as CSV and Excel (:mod:`labbook.api.export`); the particle list streams
+its CSV from PostgreSQL's COPY (``?format=csv``, every filter applies, units in the header), and
+counts its rows from the analyses when it is filtered by lineage only (see
 :class:`ParticlePagination`), so a page of a million-particle list costs what a small list does.
 """
 
@@ -9,9 +10,8 @@ from django.core.paginator import Paginator
 from django.db.models import Sum
 from django.http import StreamingHttpResponse
 from django.utils.functional import cached_property
-from rest_framework import renderers
-from rest_framework.settings import api_settings
 
+from labbook.api.export import Column
 from labbook.api.filters import COMMON_PARAMS
 from labbook.api.pagination import PageNumberPagination
 from labbook.api.results import serializers as s
@@ -27,6 +27,7 @@ from labbook.results.models import (
     SpectrumResult,
     XRDResult,
 )
+from labbook.results.selectors import _csv_columns as particle_csv_columns
 from labbook.results.selectors import particles_csv
 
 
@@ -40,20 +41,6 @@ class BlinkingAnalysisViewSet(RecordReadOnlyViewSet):
     def get_queryset(self):
         qs = super().get_queryset()
         return qs if self.action == "list" else qs.defer(None)
-
-
-class CSVRenderer(renderers.BaseRenderer):
-    """``?format=csv``: the list streams itself (:func:`labbook.results.selectors.particles_csv`);
-    what reaches this renderer is an error, written as text."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        if isinstance(data, dict):
-            return "\n".join(f"{k}: {v}" for k, v in data.items()).encode()
-        return str(data).encode()
 
 
 class _KnownCountPaginator(Paginator):
@@ -102,7 +89,6 @@ class ParticleViewSet(RecordReadOnlyViewSet):
 
     queryset = Particle.objects.defer("on_dwell_s", "off_dwell_s")
     pagination_class = ParticlePagination
-    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
     serializer_class = s.ParticleSerializer
     detail_serializer_class = s.ParticleDetailSerializer
     filterset_class = f.ParticleFilterSet
@@ -117,11 +103,19 @@ class ParticleViewSet(RecordReadOnlyViewSet):
         return qs if self.action == "list" else qs.defer(None)
 
     def list(self, request, *args, **kwargs):
-        if getattr(request.accepted_renderer, "format", None) == "csv":
+        fmt = self.export_format()
+        if fmt == "csv":  # PostgreSQL writes the CSV itself (COPY): >= 100,000 rows/s
             rows = particles_csv(self.filter_queryset(self.get_queryset()))
             response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="particles.csv"'
             return response
+        if fmt == "xlsx":  # the CSV's columns; counted from the analyses when filtered by lineage only
+            return self.export_response(
+                self.filter_queryset(self.get_queryset()),
+                fmt,
+                columns=[Column(header, path) for header, path in particle_csv_columns()],
+                count=ParticlePagination.count_from_analyses(request),
+            )
         return super().list(request, *args, **kwargs)
 
 

@@ -3,6 +3,7 @@
 from django.db.models import Prefetch, Sum
 from django.db.models.functions import Coalesce
 
+from labbook.api.export import Column
 from labbook.api.synthesis import serializers as s
 from labbook.api.viewsets import RecordViewSet
 from labbook.synthesis import services
@@ -53,6 +54,7 @@ class StockViewSet(RecordViewSet):
     )  # an aggregate drops Meta.ordering
     serializer_class = s.StockSerializer
     filterset_class = StockFilterSet
+    export_extra = (Column("volume used (uL)", "used_ul"),)
     ordering_fields = ["date", "code", "salt_amount", "solvent_volume"]
 
 
