@@ -1,0 +1,246 @@
+"""Live analysis work on the pages, in a real headless Chromium with the real job worker process
+(``manage.py jobs_worker``) on the test database (issue 15 item 7).
+
+A run's page is opened while its analysis is queued; the worker is then started: the job's row
+moves from queued through running to succeeded without the page being reloaded (a marker set in
+the page survives), the result links appear, and the console stays clean. A bad file queued while
+the page is open fails live, naming the file as uploaded (not its checksum). The dashboard shows
+the worker alive and the counts of queued, running and failed jobs, and says when no worker is
+alive. Screenshots in test-artifacts/pages/.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.urls import reverse
+
+from analysis import simulate
+from labbook.characterization.models import CharacterizationRun
+from labbook.demo import load_paper_series
+from labbook.files.services import raw_file_store
+from labbook.jobs.models import AnalysisJob, WorkerHeartbeat
+from labbook.jobs.services import job_submit
+from tests.labbook.browser import ARGS, CHROMIUM, require_chromium
+from tests.labbook.factories import UserFactory
+from tests.labbook.pages.conftest import PASSWORD
+
+ROOT = Path(settings.BASE_DIR)
+ARTIFACTS = ROOT / "test-artifacts" / "pages"
+
+playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-test.txt")
+require_chromium()
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+class Console:
+    """Console errors, page errors, failed requests, HTTP errors, requests to other hosts."""
+
+    def __init__(self, page, server_url: str):
+        self.host = urlsplit(server_url).hostname
+        self.errors: list[str] = []
+        page.on(
+            "console", lambda m: m.type in ("error", "warning") and self.errors.append(f"console: {m.text}")
+        )
+        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url} {r.failure}"))
+        page.on("response", lambda r: r.status >= 400 and self.errors.append(f"HTTP {r.status}: {r.url}"))
+        page.on("request", self._request)
+
+    def _request(self, request):
+        parts = urlsplit(request.url)
+        if parts.scheme not in ("data", "blob", "about") and parts.hostname not in {
+            self.host,
+            "localhost",
+            "127.0.0.1",
+        }:
+            self.errors.append(f"network: {request.url}")
+
+    def check(self, where: str):
+        assert not self.errors, f"{where}: {self.errors}"
+
+
+def log_in(page, url: str, username: str) -> None:
+    page.goto(f"{url}{reverse('pages:dashboard')}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Recent batches")
+
+
+def _database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+def _worker() -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "JOB_HEARTBEAT_S": "0.5",
+        "DEBUG": "0",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "jobs_worker", "--interval", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out
+
+
+def _store(project, path: Path):
+    with path.open("rb") as fh:
+        return raw_file_store(project=project, fileobj=fh, original_name=path.name)
+
+
+# Records every state a job's row shows, and counts page loads (a reload would reset the marker).
+WATCH_ROW = """(id) => {
+    window.__live = { marker: 'set before the worker started', seen: [] };
+    const row = () => document.querySelector(`#jobs tr[data-job-id="${id}"]`);
+    const note = () => {
+        const tr = row();
+        if (!tr) return;
+        const bar = tr.querySelector('[role=progressbar]');
+        const state = tr.dataset.status + ':' + (bar ? bar.getAttribute('aria-valuenow') : '-');
+        const seen = window.__live.seen;
+        if (seen[seen.length - 1] !== state) seen.push(state);
+    };
+    note();
+    new MutationObserver(note).observe(document.getElementById('jobs'),
+        { subtree: true, childList: true, attributes: true, characterData: true });
+}"""
+
+
+def test_analysis_progress_moves_on_the_page_without_a_reload(live_server, monkeypatch, tmp_path):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    user = UserFactory(username="scientist")
+    project = load_paper_series(user=user, with_files=False)
+    WorkerHeartbeat.objects.all().delete()
+    run = CharacterizationRun.objects.get(code="R-0Cl-BLINK")
+    movie = tmp_path / "MAPI 0 % Cl, field 3.tif"
+    simulate.write_movie_tiff(
+        movie,
+        simulate.simulate_movie(
+            3000, (48, 48), n_particles=4, kinds=("qTSB", "BB"), edge_px=(3,), spacing_px=8, seed=5,
+            alpha_on=1.0, alpha_off=1.0, mu_on_per_s=0.3, mu_off_per_s=0.3,
+        ),
+    )  # fmt: skip
+    raw = _store(project, movie)
+    # small chunks: the job reports its progress many times while the page watches
+    job = job_submit(
+        kind="blinking", files={"movie": raw}, run=run, user=user, parameters={"chunk_frames": 100}
+    )
+    url = live_server.url
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    worker = None
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        console = Console(page, url)
+        page.set_default_timeout(30_000)
+        log_in(page, url, "scientist")
+
+        # the dashboard without a worker: it says so, and counts the queued job
+        assert page.locator("#no-worker").is_visible()
+        assert "No job worker" in page.inner_text("#worker-status")
+        assert page.inner_text('[data-count="queued"]') == "1"
+        page.screenshot(path=str(ARTIFACTS / "live-01-dashboard-no-worker.png"), full_page=True)
+
+        page.goto(f"{url}{reverse('characterization:run-detail', args=[run.pk])}")
+        row = f'#jobs tr[data-job-id="{job.pk}"]'
+        assert page.get_attribute(row, "data-status") == "queued"
+        page.evaluate(WATCH_ROW, job.pk)
+        try:
+            worker = _worker()
+            # the worker's heartbeat hides the banner, its progress moves the bar: no reload
+            page.wait_for_function("() => document.getElementById('no-worker').hidden", timeout=120_000)
+            page.wait_for_function(
+                f"""() => {{
+                    const bar = document.querySelector('{row} [role=progressbar]');
+                    const n = bar ? Number(bar.getAttribute('aria-valuenow')) : 0;
+                    return n > 0 && n < 100;
+                }}""",
+                timeout=180_000,
+            )
+            page.screenshot(path=str(ARTIFACTS / "live-02-run-progress.png"), full_page=True)
+            page.wait_for_function(
+                f"() => document.querySelector('{row}').dataset.status === 'succeeded'", timeout=300_000
+            )
+            live = page.evaluate("() => window.__live")
+            assert live["marker"] == "set before the worker started"  # the same page: not reloaded
+            seen = live["seen"]
+            assert seen[0] == "queued:0" and seen[-1] == "succeeded:-", seen
+            percents = [int(s.split(":")[1]) for s in seen if s.startswith("running:")]
+            assert any(0 < p < 100 for p in percents), seen  # progress moved while it ran
+            assert percents == sorted(percents), seen  # forward only
+            # the results are linked once done
+            links = page.locator(f"{row} .job-results a")
+            assert links.count() == 3
+            n = AnalysisJob.objects.get(pk=job.pk).blinkinganalysis.n_particles
+            assert f"{n} particles" in page.inner_text(f"{row} .job-results")
+            page.screenshot(path=str(ARTIFACTS / "live-03-run-done.png"), full_page=True)
+            console.check("run page while the job ran")
+
+            # polling stops once nothing is active: no request for the JSON in the next 4 s
+            polled = []
+            page.on("request", lambda r: "jobs.json" in r.url and polled.append(r.url))
+            page.wait_for_timeout(4000)
+            assert polled == []
+
+            # a bad file queued while another run's page is open fails live, naming the file
+            other = CharacterizationRun.objects.get(code="R-3Cl-BLINK")
+            page.goto(f"{url}{reverse('characterization:run-detail', args=[other.pk])}")
+            bad_path = tmp_path / "bench movie (truncated).tif"
+            bad_path.write_bytes(b"")
+            bad_raw = _store(project, bad_path)
+            bad = job_submit(kind="blinking", files={"movie": bad_raw}, run=other, user=user)
+            page.evaluate("() => document.getElementById('jobs').dispatchEvent(new Event('labbook:poll'))")
+            bad_row = f'#jobs tr[data-job-id="{bad.pk}"]'
+            page.wait_for_selector(f'{bad_row}[data-status="failed"] .job-error', timeout=120_000)
+            error = page.inner_text(f"{bad_row} .job-error")
+            assert error.startswith("bench movie (truncated).tif: ") and bad_raw.sha256 not in error, error
+            page.screenshot(path=str(ARTIFACTS / "live-04-run-failed.png"), full_page=True)
+
+            # the dashboard: a worker alive, nothing queued or running, one failure
+            page.goto(f"{url}{reverse('pages:dashboard')}")
+            assert "1 job worker alive" in page.inner_text("#worker-status")
+            assert not page.locator("#no-worker").is_visible()
+            counts = {k: page.inner_text(f'[data-count="{k}"]') for k in ("queued", "running", "failed")}
+            assert counts == {"queued": "0", "running": "0", "failed": "1"}
+            assert "bench movie (truncated).tif" in page.inner_text("#recent-jobs")
+            page.screenshot(path=str(ARTIFACTS / "live-05-dashboard-worker.png"), full_page=True)
+            console.check("dashboard")
+        finally:
+            if worker is not None:
+                out = _stop(worker)
+                assert worker.returncode == 0, out
+        # the worker stopped cleanly (its heartbeat row removed): the dashboard says so within a poll
+        page.wait_for_function("() => !document.getElementById('no-worker').hidden", timeout=30_000)
+        assert "No job worker" in page.inner_text("#worker-status")
+        console.check("dashboard after the worker stopped")
+        browser.close()
