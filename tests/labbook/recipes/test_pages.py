@@ -144,3 +144,30 @@ def test_a_frozen_projects_templates_are_read_only(bench, editor):
         == 403
     )
     assert not PostTreatment.objects.exists()
+
+
+def render(user, source: str, **context):
+    from django.template import RequestContext
+    from django.template import Template as DjangoTemplate
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.user = user
+    return DjangoTemplate(source).render(RequestContext(request, context))
+
+
+def test_the_includes_for_other_pages_offer_save_as_template_and_new_from_template(bench, editor):
+    save = '{% include "recipes/save_as_template.html" with batch=obj %}'
+    assert f"/templates/new/?from_batch={bench.pool.pk}" in render(bench.editor, save, obj=bench.pool)
+    assert "save as template" not in render(bench.viewer, save, obj=bench.pool)
+    entry = notebook.entry_create(user=bench.editor, project=bench.project, title="t", body="")
+    html = render(bench.editor, '{% include "recipes/save_as_template.html" with entry=obj %}', obj=entry)
+    assert f"/templates/new/?from_entry={entry.pk}" in html
+    t = make_series(bench, editor)
+    services.template_create(
+        user=bench.editor, project=bench.project, name="recipe", kind="synthesis", fields={"washes": "2"}
+    )
+    use = '{% include "recipes/from_template.html" with kind="synthesis" %}'
+    html = render(bench.editor, use)
+    assert "recipe" in html and "/use/" in html and f"/templates/{t.pk}/use/" not in html
+    assert render(bench.viewer, use).strip() == ""
