@@ -15,8 +15,8 @@ from simple_history.models import HistoricalRecords
 
 from labbook.projects.models import ProjectRecord
 from labbook.synthesis import chemistry
-from labbook.synthesis.models import Chemical, Synthesis
-from labbook.units import QuantityField, to_quantity
+from labbook.synthesis.models import Chemical, PostTreatment, Synthesis
+from labbook.units import QuantityField
 
 #: what a synthesis template keeps: the recipe (as synthesis_clone copies it), not identity,
 #: provenance or lineage
@@ -141,9 +141,9 @@ class Template(ProjectRecord):
             raise ValidationError(errors)
         if self.kind == TemplateKind.SERIES:
             parse_targets(self.fields.get("targets"))
-            for name, unit in SERIES_UNITS.items():
+            for name in SERIES_UNITS:
                 if str(self.fields.get(name, "")).strip():
-                    self._check_quantity(name, unit, errors)
+                    self._check_quantity(PostTreatment._meta.get_field(name), errors)
         elif self.kind == TemplateKind.SYNTHESIS:
             for name in self.fields:
                 field = Synthesis._meta.get_field(name)
@@ -151,7 +151,7 @@ class Template(ProjectRecord):
                 if not value:
                     continue
                 if isinstance(field, QuantityField):
-                    self._check_quantity(name, field.unit, errors)
+                    self._check_quantity(field, errors)
                 elif field.is_relation:
                     if not (
                         value.isdigit()
@@ -169,10 +169,12 @@ class Template(ProjectRecord):
         if errors:
             raise ValidationError(errors)
 
-    def _check_quantity(self, name: str, unit: str, errors: dict) -> None:
+    def _check_quantity(self, field: QuantityField, errors: dict) -> None:
+        """The value as the record's own field would take it: its dimension and plausible bounds."""
+        value = str(self.fields[field.name]).strip()
         try:
-            to_quantity(str(self.fields[name]).strip(), unit=unit, name=name)
+            field.clean(value, None)
         except ValidationError as exc:
-            errors[name] = "; ".join(exc.message_dict.get(name, exc.messages))
+            errors[field.name] = "; ".join(exc.messages)
         except Exception:  # the unit parser's own errors on odd text
-            errors[name] = f"{self.fields[name]!r} is not a quantity in {unit} or a unit like it"
+            errors[field.name] = f"{value!r} is not a quantity in {field.unit} or a unit like it"
