@@ -131,3 +131,97 @@ def test_a_frozen_project_shows_no_attach_box_and_refuses_attaching(client, scie
     r = client.post(reverse("notebook:entry-attach", args=[entry.pk]), {"files": _files()[:1]})
     assert r.status_code == 403 and b"frozen" in r.content
     assert not entry.raw_files.exists()
+
+
+# --- in headless Chromium ----------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_dropping_files_on_an_entry_shows_their_previews_in_chromium(live_server, monkeypatch):
+    import base64
+
+    from tests.labbook.browser import ARGS, CHROMIUM, require_chromium
+    from tests.labbook.pages.conftest import PASSWORD
+    from tests.labbook.pages.test_browser import ARTIFACTS, Watch, _bokeh_rendered
+
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from labbook.demo import load_paper_series
+
+    user = UserFactory(username="scientist")
+    project = load_paper_series(user=user, with_files=False)
+    entry = notebook.entry_create(
+        user=user, project=project, title="PL of CH3NH3PbI3", body="**CH~3~NH~3~PbI~3~**, x^2^"
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    url = live_server.url
+    dropped = [
+        {"name": "spot.png", "type": "image/png", "b64": base64.b64encode(png_bytes(160, 120)).decode()},
+        {"name": "pl.csv", "type": "text/csv", "b64": base64.b64encode(csv_bytes()).decode()},
+    ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        watch = Watch(page, url)
+        page.set_default_timeout(30_000)
+        page.goto(f"{url}{reverse('login')}")
+        page.fill("#id_username", "scientist")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{url}{reverse('notebook:entry-detail', args=[entry.pk])}")
+        assert page.inner_html("article.markdown").count("<sub>3</sub>") == 3
+        assert page.locator("#attachments").inner_text() == "no files attached"
+
+        # two files dropped on the drop zone at once: it submits them
+        transfer = page.evaluate_handle(
+            """(files) => {
+                const dt = new DataTransfer();
+                for (const f of files) {
+                    const bytes = Uint8Array.from(atob(f.b64), c => c.charCodeAt(0));
+                    dt.items.add(new File([bytes], f.name, {type: f.type}));
+                }
+                return dt;
+            }""",
+            dropped,
+        )
+        with page.expect_navigation():
+            page.dispatch_event("#attach-form", "dragover", {"dataTransfer": transfer})
+            page.dispatch_event("#attach-form", "drop", {"dataTransfer": transfer})
+        message = page.inner_text(".messages")
+        assert "attached" in message and "spot.png" in message and "pl.csv" in message, message
+        assert sorted(f.original_name for f in entry.raw_files.all()) == ["pl.csv", "spot.png"]
+        assert _bokeh_rendered(page, 1) == 1  # the CSV's plot
+
+        # two more through the file input: a TIFF movie and a PDF
+        page.set_input_files(
+            "#attach-form input[type=file]",
+            [
+                {"name": "movie.tif", "mimeType": "image/tiff", "buffer": tiff_movie_bytes()},
+                {"name": "report.pdf", "mimeType": "application/pdf", "buffer": pdf_bytes()},
+            ],
+        )
+        assert "movie.tif, report.pdf" in page.inner_text("#attach-form")
+        with page.expect_navigation():
+            page.click("#attach-form button[type=submit]")
+        page.wait_for_selector("figure[data-name='report.pdf'] img")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.attachment img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
+        sizes = page.evaluate(
+            "() => Object.fromEntries([...document.querySelectorAll('.attachment')].map("
+            "f => [f.dataset.name, f.querySelector('img') ? f.querySelector('img').naturalWidth : null]))"
+        )
+        assert sizes["spot.png"] == 160 and sizes["movie.tif"] == 40 and 0 < sizes["report.pdf"] <= 320
+        assert _bokeh_rendered(page, 1) == 1
+        page.screenshot(path=str(ARTIFACTS / "notebook-attachments.png"), full_page=True)
+        watch.check("entry page with attachments")
+
+        # its print page, as printed (no navigation, no toolbar)
+        page.click("#print")
+        page.wait_for_selector("h1:text('PL of CH3NH3PbI3')")
+        page.emulate_media(media="print")
+        assert not page.locator(".toolbar").is_visible() and page.locator("header.top").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "notebook-print.png"), full_page=True)
+        watch.check("print page")
+        browser.close()
