@@ -171,3 +171,13 @@ def test_the_includes_for_other_pages_offer_save_as_template_and_new_from_templa
     html = render(bench.editor, use)
     assert "recipe" in html and "/use/" in html and f"/templates/{t.pk}/use/" not in html
     assert render(bench.viewer, use).strip() == ""
+
+
+def test_the_admin_lists_templates_read_only(bench, editor, client):
+    t = make_series(bench, editor)
+    boss = bench.editor.__class__.objects.create_superuser("boss", password="pw")
+    client.force_login(boss)
+    for url in ("/admin/recipes/template/?q=pool", f"/admin/recipes/template/{t.pk}/change/"):
+        response = client.get(url)
+        assert response.status_code == 200 and t.name in response.content.decode(), url
+    assert client.post(f"/admin/recipes/template/{t.pk}/delete/").status_code == 403

@@ -133,3 +133,18 @@ def test_a_frozen_project_shows_tags_without_the_form_and_refuses_posts(lab, cli
     refused = client.post("/tags/remove/", {"kind": "batch", "id": lab.batch.pk, "name": "kept"})
     assert refused.status_code == 400 and "frozen" in refused.content.decode()
     assert TaggedRecord.objects.count() == 1
+
+
+def test_the_admin_lists_tags_read_only(lab, client):
+    row = services.tag_add(user=lab.editor, record=lab.batch, name="ethanol-wash")
+    boss = lab.editor.__class__.objects.create_superuser("boss", password="pw")
+    client.force_login(boss)
+    for url in (
+        "/admin/tagging/tag/",
+        f"/admin/tagging/tag/{row.tag.pk}/change/",
+        "/admin/tagging/taggedrecord/?q=ethanol",
+        f"/admin/tagging/taggedrecord/{row.pk}/change/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200 and "ethanol-wash" in response.content.decode(), url
+    assert client.get("/admin/tagging/tag/add/").status_code == 403
