@@ -42,6 +42,9 @@ def record_actions(context, record):
         if editable:
             buttons.append(("Delete", reverse(f"records:{kind.slug}-delete", args=[record.pk]), "danger"))
     return {
+        "request": context.get("request"),  # for the tags' forms (labbook/tagging)
+        "csrf_token": context.get("csrf_token"),
+        "user": user,
         "record": record,
         "project": project,
         "buttons": buttons,

@@ -147,6 +147,7 @@ def test_viewers_see_no_write_buttons_and_are_refused(client, series):
     t = PostTreatment.objects.get(project=series, code="T-3Cl")
     page = client.get(reverse("synthesis:treatment-detail", args=[t.pk])).content.decode()
     assert "/edit/" not in page and "/delete/" not in page and f"/treatments/{t.pk}/history/" in page
+    assert 'id="tags"' in page and "Add a tag" not in page
     assert client.get(f"/treatments/{t.pk}/edit/").status_code == 403
     assert client.post(f"/treatments/{t.pk}/delete/").status_code == 403
     assert client.get("/stocks/new/").status_code == 403
@@ -241,6 +242,7 @@ def test_generic_lists_and_details(editor, series):
     page = editor.get(f"/stocks/{stock.pk}/").content.decode()
     assert "MACl-EtOH-221004" in page and "T-9Cl" in page and f"/stocks/{stock.pk}/edit/" in page
     assert "solvent volume (mL)" in editor.get("/stocks/").content.decode()
+    assert "Add a tag" in page  # tags on every record page (labbook/tagging), for editors
 
 
 def test_live_cl_panel_is_as_strict_as_saving(editor, series):
