@@ -202,15 +202,18 @@ class ProjectScopedAdmin(SimpleHistoryAdmin):
         formset.save(commit=False)
         for obj in formset.deleted_objects:
             service.delete(obj, user=request.user, reason=f"admin: removed from {parent}")
+        names = {f.name for f in formset.model._meta.concrete_fields if f.editable} - {"project"}
         for obj, changed in formset.changed_objects:
+            changed = [name for name in changed if name in names]  # not the hidden expected_version
+            if not changed:
+                continue
             service.update(
                 obj,
                 user=request.user,
-                version=obj.version,
+                version=obj.version,  # the version the row was loaded at (VersionedModelForm.clean)
                 reason=f"admin, in {parent}: {', '.join(sorted(changed))}",
                 **{name: getattr(obj, name) for name in changed},
             )
-        names = {f.name for f in formset.model._meta.concrete_fields if f.editable} - {"project"}
         for obj in formset.new_objects:
             fields = {name: getattr(obj, name) for name in formset.form.base_fields if name in names}
             fields[formset.fk.name] = parent  # the project comes from the parent, in the service
@@ -302,10 +305,35 @@ class ProjectInlineFormSet(forms.BaseInlineFormSet):
 
 class ProjectScopedInline(admin.TabularInline):
     """An inline of project records; with ``service`` set (see ProjectScopedAdmin.service) its
-    rows are created, changed and deleted through the domain's services."""
+    rows are created, changed and deleted through the domain's services.
 
+    Each row carries the version it was loaded at (a hidden ``expected_version``, as the main
+    form does): a row someone else saved meanwhile is refused with a form error on that row saying
+    what they changed, instead of being silently overwritten with what the page showed."""
+
+    form = VersionedModelForm
     formset = ProjectInlineFormSet
     service = None
+
+    def get_formset(self, request, obj=None, **kwargs):
+        """The rows' form with the version check mixed in, whatever form a subclass sets."""
+        form = kwargs.get("form") or self.form
+        if not issubclass(form, VersionedModelForm):
+            kwargs["form"] = type(f"Versioned{form.__name__}", (VersionedModelForm, form), {})
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.service = self.service
+        return formset
+
+    def get_fieldsets(self, request, obj=None):
+        """Every editable row carries the hidden version field, declared ``fields`` included."""
+        from django.contrib.admin.utils import flatten_fieldsets
+
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if self.has_change_permission(request, obj) and fieldsets:
+            if "expected_version" not in flatten_fieldsets(fieldsets):
+                name, options = fieldsets[0]
+                fieldsets[0] = (name, {**options, "fields": [*options["fields"], "expected_version"]})
+        return fieldsets
 
     # roles in the parent's project decide, as for ProjectScopedAdmin (not Django's model perms)
     def has_view_permission(self, request, obj=None):
@@ -327,11 +355,6 @@ class ProjectScopedInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return self.has_add_permission(request, obj)
-
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.service = self.service
-        return formset
 
 
 def quantity_column(

@@ -338,3 +338,39 @@ def test_every_door_gives_the_same_answer(client, series, users, name, door, rol
     obj = model.objects.get(pk=obj.pk)
     value = getattr(obj, next(iter(change)))
     assert (value == next(iter(change.values()))) == (got == "ok")  # refused: nothing written
+
+
+# --- inline rows carry the version they were loaded at ---------------------------------------------
+INLINES = {  # the page a row is edited on, its formset prefix, the row, the field changed
+    "link": ("synthesis_synthesis", "MAPI-221003-P1", "parent_links", "fraction", "0.15", "0.2"),
+    "sample": ("synthesis_posttreatment", "T-3Cl", "samples", "substrate", "quartz", "silicon"),
+}
+
+
+@pytest.mark.parametrize("inline", list(INLINES))
+def test_a_stale_inline_row_is_a_conflict_on_its_row_not_an_overwrite(client, series, users, inline):
+    page, code, prefix, field, mine, theirs = INLINES[inline]
+    model = Synthesis if inline == "link" else PostTreatment
+    parent = model.objects.get(project=series, code=code)
+    url = reverse(f"admin:{page}_change", args=[parent.pk])
+    editor = users["editor"]
+    client.force_login(editor)
+    assert f'name="{prefix}-0-expected_version"' in client.get(url).content.decode()  # rendered, hidden
+    data = admin_page(client, editor, url)
+    row = (BatchLink if inline == "link" else Sample).objects.get(pk=data[f"{prefix}-0-id"])
+    writers = services.links if inline == "link" else services.samples
+    writers.update(row, user=users["admin"], version=row.version, **{field: theirs})  # meanwhile
+    data[f"{prefix}-0-{field}"] = mine
+    r = client.post(url, data)
+    assert r.status_code == 200
+    (formset,) = [f.formset for f in r.context["inline_admin_formsets"] if f.formset.prefix == prefix]
+    said = " ".join(formset.errors[0].get("__all__", []))
+    assert "Someone else saved this" in said and f"now {row.version + 1}" in said, formset.errors
+    assert str(getattr(type(row).objects.get(pk=row.pk), field)) == theirs  # theirs stands
+    data = admin_page(client, editor, url)  # reloaded: the same change saves
+    data[f"{prefix}-0-{field}"] = mine
+    r = client.post(url, data)
+    assert r.status_code == 302, html.unescape(r.content.decode())[:2000]
+    fresh = type(row).objects.get(pk=row.pk)
+    assert str(getattr(fresh, field)) == mine and fresh.version == row.version + 2
+    assert fresh.history.first().history_user == editor
