@@ -14,6 +14,9 @@ from labbook.projects.permissions import can_edit
 
 register = template.Library()
 
+#: the print pages (labbook/pages/printing_urls.py) of the record types that have one
+PRINT_PAGES = {"batches": "printing:batch", "notebook": "printing:entry"}
+
 
 def _url(name: str, pk: int) -> str | None:
     try:
@@ -36,7 +39,7 @@ def record_actions(context, record):
         if editable:
             buttons.append(("Edit", reverse(f"records:{kind.slug}-edit", args=[record.pk]), ""))
         buttons.append(("History", reverse(f"records:{kind.slug}-history", args=[record.pk]), "secondary"))
-        printable = _url(f"printing:{kind.slug}-print", record.pk)
+        printable = _url(PRINT_PAGES[kind.slug], record.pk) if kind.slug in PRINT_PAGES else None
         if printable:
             buttons.append(("Print", printable, "secondary"))
         if editable:
