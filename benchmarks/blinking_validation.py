@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/blinking_validation.py                 # the four shared movies
     .venv/bin/python benchmarks/blinking_validation.py --json out.json # also write every score
     .venv/bin/python benchmarks/blinking_validation.py --realistic     # + 4 longer movies of analysis.simulate
+    .venv/bin/python benchmarks/blinking_validation.py --missed-events 3.09  # mean times corrected below SNR 3.09
 
 Reads ``../shared/validation/blinking/*.tif`` and ``*.truth.json`` beside the checkout (never copied
 into the project), runs :func:`analysis.blinking.analyze_blinking_movie` on each on one LocalCluster,
@@ -34,14 +35,14 @@ BEFORE = {
 TARGETS = "recall >= 0.95 (0.90 low SNR), precision >= 0.90, class >= 0.85, ON/OFF within 10 %, |d alpha| <= 0.05, |d r| <= 0.03"
 
 
-def score_movie(path: Path, client) -> tuple[dict, float]:
+def score_movie(path: Path, client, **options) -> tuple[dict, float]:
     from analysis.blinking import analyze_blinking_movie
     from analysis.blinking.score import score_blinking
     from analysis.cli import jsonable
 
     truth = json.loads(path.with_name(path.name.replace(".tif", ".truth.json")).read_text())
     t0 = time.perf_counter()
-    result = analyze_blinking_movie(path, client=client)
+    result = analyze_blinking_movie(path, client=client, **options)
     elapsed = time.perf_counter() - t0
     return score_blinking(jsonable(result.to_json()), truth), elapsed
 
@@ -84,6 +85,12 @@ def main(argv=None) -> int:
     ap.add_argument("--folder", default=str(VALIDATION))
     ap.add_argument("--json", help="write every score here")
     ap.add_argument("--realistic", action="store_true", help="also 4 longer movies of analysis.simulate")
+    ap.add_argument(
+        "--missed-events",
+        type=float,
+        metavar="SNR",
+        help="correct mean times below this SNR (missed_events_max_snr)",
+    )
     args = ap.parse_args(argv)
     movies = sorted(Path(args.folder).glob("*.tif"))
     if args.realistic:
@@ -98,7 +105,7 @@ def main(argv=None) -> int:
     scores = {}
     with local_cluster(n_workers=2) as cluster, Client(cluster) as client:
         for m in movies:
-            scores[m.stem], secs = score_movie(m, client)
+            scores[m.stem], secs = score_movie(m, client, missed_events_max_snr=args.missed_events)
             scores[m.stem]["seconds"] = secs
     head = (
         f"{'movie':16} {'recall':>13} {'precision':>13} {'class acc':>13} {'d alpha_on':>13} "
