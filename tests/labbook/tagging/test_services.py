@@ -90,3 +90,24 @@ def test_a_deleted_record_takes_its_tags_with_it(lab):
     services.tag_add(user=lab.editor, record=lab.batch2, name="gone")
     synthesis.synthesis_delete(user=lab.editor, batch=lab.batch2)
     assert not TaggedRecord.objects.exists() and Tag.objects.filter(name="gone").exists()
+
+
+def test_a_frozen_projects_manifest_covers_its_tags_and_templates(lab):
+    from labbook.archives.verification import project_verify
+    from labbook.recipes import services as recipes
+
+    services.tag_add(user=lab.editor, record=lab.batch, name="ethanol-wash")
+    recipes.template_create(
+        user=lab.editor, project=lab.project, name="series", kind="series", fields={"targets": "0, 3, 9, 17"}
+    )
+    admin = lab.editor.__class__.objects.create_superuser("root", password="pw")
+    project_freeze(project=lab.project, user=admin, reason="published")
+    report = project_verify(project=lab.project)
+    assert report.ok, report.problems()
+    # a tag moved to another record behind the services' back is seen
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {TaggedRecord._meta.db_table} SET object_id = %s", [lab.batch2.pk])
+    report = project_verify(project=lab.project)
+    assert not report.ok and any("tagged" in c.lower() for c in report.changed_records), report.problems()
