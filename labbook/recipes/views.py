@@ -207,13 +207,16 @@ def template_use(request, pk: int):
 @login_required
 def series_apply(request, pk: int):
     """GET ``?batch=&stock=&date=``: the plan (planned MACl volume per target and portion);
-    POST the same: make the treatments, all or none."""
+    POST the same: make the treatments, all or none. ``?batch=`` alone preselects the batch."""
     template = _template(request, pk)
     if template.kind != TemplateKind.SERIES:
         raise Http404(f"{template} is not a series template")
     editable = can_edit(request.user, template)
-    data = request.POST if request.method == "POST" else (request.GET if "batch" in request.GET else None)
-    form = SeriesApplyForm(data, user=request.user, project=template.project)
+    planning = "batch" in request.GET and "stock" in request.GET
+    data = request.POST if request.method == "POST" else (request.GET if planning else None)
+    # "?batch=<pk>" alone (the link on a batch's page) preselects the batch
+    initial = {k: request.GET[k] for k in ("batch", "stock", "date") if data is None and k in request.GET}
+    form = SeriesApplyForm(data, user=request.user, project=template.project, initial=initial)
     plan, status = None, 200
     if data is not None:
         if form.is_valid():

@@ -181,3 +181,15 @@ def test_the_admin_lists_templates_read_only(bench, editor, client):
         response = client.get(url)
         assert response.status_code == 200 and t.name in response.content.decode(), url
     assert client.post(f"/admin/recipes/template/{t.pk}/delete/").status_code == 403
+
+
+def test_a_batch_page_link_preselects_the_batch_on_the_apply_page(bench, editor):
+    t = make_series(bench, editor)
+    html = render(
+        bench.editor, '{% include "recipes/from_template.html" with kind="series" %}', batch=bench.pool
+    )
+    assert f"/templates/{t.pk}/apply/?batch={bench.pool.pk}" in html
+    page = editor.get(f"/templates/{t.pk}/apply/", {"batch": bench.pool.pk})
+    content = page.content.decode()
+    assert page.status_code == 200 and f'<option value="{bench.pool.pk}" selected>' in content
+    assert 'id="plan"' not in content and "errorlist" not in content
