@@ -1,6 +1,7 @@
 """A series template made and applied in headless Chromium (Debian's, driven by Playwright): the
-plan shows the planner's MACl volume per portion, one click records 0/3/9/17 %, and the console
-stays clean. Screenshots go to test-artifacts/pages/ (look at them)."""
+plan shows the planner's MACl volume per portion, one click records 0/3/9/17 %; then the pool is
+tagged on its page and the tag leads to the filtered batch list; the console stays clean.
+Screenshots go to test-artifacts/pages/ (look at them)."""
 
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -88,6 +89,18 @@ def test_a_series_template_is_made_and_applied_in_chromium(live_server, monkeypa
         for code in ("MAPI-POOL-P1-0Cl", "MAPI-POOL-P2-3Cl", "MAPI-POOL-P3-9Cl", "MAPI-POOL-P4-17Cl"):
             assert code in page.inner_text("main")
         page.screenshot(path=str(ARTIFACTS / "templates-03-series-recorded.png"), full_page=True)
+
+        # tag the pool on its page, then follow the tag to the batch list filtered by it
+        page.goto(f"{url}/batches/{bench.pool.pk}/")
+        page.fill("#tags input[name=name]", "MACl-series-2")
+        page.click("#tags form.tag-add button[type=submit]")
+        page.wait_for_selector("#tags li.tag a:has-text('MACl-series-2')")
+        page.screenshot(path=str(ARTIFACTS / "tags-01-batch.png"), full_page=True)
+        page.click("#tags li.tag a:has-text('MACl-series-2')")
+        page.wait_for_url("**/batches/?tag=MACl-series-2")
+        listed = page.inner_text("main")
+        assert "MAPI-POOL" in listed and "MAPI-POOL-P1" not in listed
+        page.screenshot(path=str(ARTIFACTS / "tags-02-filtered-list.png"), full_page=True)
         browser.close()
 
     made = {t.nominal_cl_percent: t for t in PostTreatment.objects.all()}
