@@ -51,6 +51,7 @@ __all__ = [
     "to_quantity",
     "format_quantity",
     "format_quantity_input",
+    "parse_as_entered",
     "format_number",
     "unit_display",
     "dimension_name",
@@ -179,7 +180,8 @@ _DECIMAL_COMMA = re.compile(r"(?<![\d.,])(\d{1,30}),(\d{1,30})(?![\d.,])")
 _GROUPED = re.compile(r"(?<=\d)[\u2009\u202f ](?=\d{3}(?!\d))")
 
 
-def _normalise_typed(text: str, *, name: str, expected) -> str:
+def _normalise_typed(text: str, *, name: str, expected=None) -> str:
+    tail = "" if expected is None else f"; expected {dimension_name(expected)}"
     if len(text) > 200:  # the unit parser refuses long text itself; no regex runs over it
         return text
     text = _GROUPED.sub("", text)
@@ -193,8 +195,7 @@ def _normalise_typed(text: str, *, name: str, expected) -> str:
                 {
                     name: f"{text!r}: is the comma a decimal mark or a thousands separator? "
                     f"Write {whole}.{fraction} or {whole}{fraction} (a point is the decimal mark; "
-                    f"a comma is read as one only where it cannot group thousands, e.g. 2,5); "
-                    f"expected {dimension_name(expected)}"
+                    f"a comma is read as one only where it cannot group thousands, e.g. 2,5){tail}"
                 }
             )
         return f"{whole}.{fraction}"
@@ -205,8 +206,7 @@ def _normalise_typed(text: str, *, name: str, expected) -> str:
             {
                 name: f"{text!r}: write one number with a point as the decimal mark and no thousands "
                 f"separator (e.g. 2.5 µL, 1000 µL; a comma is read as a decimal mark only between "
-                f"digits, as in 2,5); "
-                f"expected {dimension_name(expected)}"
+                f"digits, as in 2,5){tail}"
             }
         )
     return out
@@ -262,6 +262,16 @@ def to_quantity(value: Any, *, unit: str, name: str = "value", dimension: str | 
     if magnitude != 0 and abs(stored) < sys.float_info.min:  # 0, or a subnormal losing its digits
         raise ValidationError({name: f"{value!r} is too small to store in {_label(unit)} (it would be 0)"})
     return q
+
+
+def parse_as_entered(text: str, *, name: str = "value"):
+    """A quantity of any dimension, in the unit it was typed in ("295 K" stays kelvin): for free-form
+    settings shown back as entered. Same grammar and comma rule as :func:`to_quantity`;
+    ValidationError naming ``name`` otherwise (a bare number has no unit and is refused too)."""
+    try:
+        return parse_quantity(_normalise_typed(text, name=name), name=name)
+    except AnalysisInputError as exc:
+        raise ValidationError({name: exc.args[0].split(": ", 1)[-1]}) from exc
 
 
 class QuantityDescriptor(DeferredAttribute):

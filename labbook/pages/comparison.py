@@ -44,7 +44,7 @@ def default_treatment_ids(user) -> list[int]:
 
 
 #: bump when the figures change, so cached pages are drawn again
-FIGURES_VERSION = 2
+FIGURES_VERSION = 3
 
 
 def fingerprint(*, user, treatment_ids: list[int]) -> str | None:
@@ -222,6 +222,10 @@ def comparison_data(*, user, treatment_ids: list[int]) -> dict:
                     "name": f"#{pts['index'][i]} (analysis {a.pk})",
                 }
             )
+
+    # a legend by treatment lists them in the order they first appear: Cl:I order, not string order
+    order = {pk: i for i, pk in enumerate(ids)}
+    particles.sort(key=lambda p: order[p["treatment_id"]])
 
     series = []
     for i, t in enumerate(treatments):

@@ -60,12 +60,24 @@ def dashboard(request):
         {
             "entries": visible(NotebookEntry, user).select_related("author")[:6],
             "batches": visible(Synthesis, user).select_related("operator")[:8],
-            "treatments": visible(PostTreatment, user).select_related("batch")[:8],
+            "treatments": _treatments_shown(user),
             "recent_jobs": recent,
             "failed_days": FAILED_DAYS,
             **overview,
         },
     )
+
+
+def _treatments_shown(user) -> list:
+    """The latest treatments, a day's series in Cl:I order (0, 3.42, 8.55, 17.1 %), not code order."""
+    from labbook.units import format_quantity
+
+    treatments = list(
+        visible(PostTreatment, user).select_related("batch").order_by("-date", "cl_to_i", "code")[:8]
+    )
+    for t in treatments:
+        t.cl_shown = format_quantity(t.cl_to_i, "percent", digits=3) if t.cl_to_i is not None else "–"
+    return treatments
 
 
 def _job_target(job) -> tuple[str, str]:

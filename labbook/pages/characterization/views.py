@@ -54,6 +54,19 @@ def run_list(request):
     )
 
 
+def _as_entered(value) -> str:
+    """An extra setting as written for people, in the unit it was entered in ("295 K" stays 295 K,
+    "1.9e14 1/cm^2" reads "1.9 × 10¹⁴ 1/cm²"); text that is not a quantity is shown as it is."""
+    from labbook.units import format_quantity, parse_as_entered
+
+    if isinstance(value, str):
+        try:
+            return format_quantity(parse_as_entered(value, name="setting"))
+        except ValidationError:
+            pass
+    return str(value)
+
+
 def _settings(run: CharacterizationRun) -> list[tuple[str, str]]:
     from labbook.units import format_quantity
 
@@ -64,7 +77,7 @@ def _settings(run: CharacterizationRun) -> list[tuple[str, str]]:
             out.append((field.verbose_name, format_quantity(value, field.unit)))
         elif field.name in ("frame_count", "emission_band", "scan_range") and value:
             out.append((field.verbose_name, value))
-    out += [(k, v) for k, v in (run.extra_settings or {}).items()]
+    out += [(k, _as_entered(v)) for k, v in (run.extra_settings or {}).items()]
     return out
 
 
