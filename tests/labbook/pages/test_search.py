@@ -35,9 +35,11 @@ def test_only_the_users_projects_are_searched(series, scientist):
     viewer = UserFactory(username="viewer")
     MembershipFactory(project=series, user=viewer, role=Role.VIEWER)
     assert search_records(user=viewer, q="T-3Cl")[0].name == "T-3Cl"
-    # types without a page link to the admin for staff only
+    # stocks, chemicals and measurements have bench pages now (labbook/pages/records.py)
     stock = next(h for h in search_records(user=viewer, q="ethanol") if h.kind == "chloride stock")
-    assert stock.url == ""
+    assert stock.url.startswith("/stocks/")
+    # raw files have no page: the admin's, for staff only
+    assert all(h.url == "" for h in search_records(user=viewer, q="tif") if h.kind == "raw file")
 
 
 def test_the_page_escapes_what_it_shows_and_refuses_an_endless_query(series, scientist, client):
