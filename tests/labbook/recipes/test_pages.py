@@ -193,3 +193,13 @@ def test_a_batch_page_link_preselects_the_batch_on_the_apply_page(bench, editor)
     content = page.content.decode()
     assert page.status_code == 200 and f'<option value="{bench.pool.pk}" selected>' in content
     assert 'id="plan"' not in content and "errorlist" not in content
+
+
+def test_the_list_runs_a_constant_number_of_queries(bench, editor, django_assert_max_num_queries):
+    for n in range(12):
+        services.template_create(
+            user=bench.editor, project=bench.project, name=f"entry {n}", kind="entry", fields={"title": "t"}
+        )
+    with django_assert_max_num_queries(12):
+        response = editor.get("/templates/")
+    assert response.status_code == 200 and "entry 11" in response.content.decode()
