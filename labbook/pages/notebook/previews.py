@@ -10,7 +10,7 @@ from bokeh.models import ColumnDataSource
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
-from labbook.files.attachments import NoPreview, csv_columns, preview_kind, text_head
+from labbook.files.attachments import NoPreview, csv_columns, preview_kind, text_head, thumbnail_png
 from labbook.files.models import RawFile
 from labbook.pages.plots import embed
 
@@ -22,6 +22,7 @@ CSV_MAX_LINES = 6
 class Preview:
     raw: RawFile
     kind: str | None  # "image", "pdf", "csv", "text" or None
+    thumbnail: bool = False  # files:raw-preview has a thumbnail for it (made here, kept in storage)
     plot: dict | None = None  # {"script", "div"} of a CSV's figure
     text: str = ""
     problem: str = ""  # why there is no preview
@@ -50,7 +51,10 @@ def previews_for(raws) -> list[Preview]:
     for raw in raws:
         preview = Preview(raw=raw, kind=preview_kind(raw.media_type))
         try:
-            if preview.kind == "csv":
+            if preview.kind in ("image", "pdf"):
+                thumbnail_png(raw)  # made once per content; a bomb or a broken file says why here
+                preview.thumbnail = True
+            elif preview.kind == "csv":
                 preview.plot = embed(csv_figure(raw))
             elif preview.kind == "text":
                 preview.text = text_head(raw)

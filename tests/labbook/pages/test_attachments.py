@@ -123,6 +123,19 @@ def test_viewers_see_previews_but_cannot_attach_and_outsiders_see_nothing(client
     )
 
 
+def test_a_decompression_bomb_is_listed_without_a_preview(client, scientist, entry):
+    from tests.labbook.notebook.test_attachments import _png_declaring
+
+    (raw,) = notebook.entry_files_attach(
+        user=scientist, entry=entry, files=[("bomb.png", io.BytesIO(_png_declaring(100_000, 100_000)))]
+    )
+    client.force_login(scientist)
+    page = client.get(reverse("notebook:entry-detail", args=[entry.pk])).content.decode()
+    assert "no preview: the image declares too many pixels (a decompression bomb?)" in page
+    assert reverse("files:raw-preview", args=[raw.pk]) not in page  # no broken image on the page
+    assert reverse("files:raw-download", args=[raw.pk]) in page
+
+
 def test_a_frozen_project_shows_no_attach_box_and_refuses_attaching(client, scientist, entry):
     project_freeze(project=entry.project, user=scientist, reason="published")
     client.force_login(scientist)
@@ -217,7 +230,47 @@ def test_dropping_files_on_an_entry_shows_their_previews_in_chromium(live_server
         page.screenshot(path=str(ARTIFACTS / "notebook-attachments.png"), full_page=True)
         watch.check("entry page with attachments")
 
-        # its print page, as printed (no navigation, no toolbar)
+        # the new-entry form: two files dropped on it join the form, saved with the entry
+        page.goto(f"{url}{reverse('notebook:entry-create')}")
+        page.select_option("#id_project", str(project.pk))
+        page.fill("#id_title", "Photos of the 17 % film")
+        photos = page.evaluate_handle(
+            """(files) => {
+                const dt = new DataTransfer();
+                for (const f of files) {
+                    const bytes = Uint8Array.from(atob(f.b64), c => c.charCodeAt(0));
+                    dt.items.add(new File([bytes], f.name, {type: f.type}));
+                }
+                return dt;
+            }""",
+            [
+                {
+                    "name": "film.jpg",
+                    "type": "image/jpeg",
+                    "b64": base64.b64encode(jpeg_bytes(640, 480)).decode(),
+                },
+                {
+                    "name": "film.png",
+                    "type": "image/png",
+                    "b64": base64.b64encode(png_bytes(90, 60)).decode(),
+                },
+            ],
+        )
+        page.dispatch_event("#entry-form", "drop", {"dataTransfer": photos})
+        assert "film.jpg, film.png" in page.inner_text("#entry-form")
+        with page.expect_navigation():
+            page.click("#entry-form button[type=submit]")
+        page.wait_for_selector("figure[data-name='film.png'] img")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.attachment img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
+        new = NotebookEntry.objects.get(title="Photos of the 17 % film")
+        assert sorted(f.original_name for f in new.raw_files.all()) == ["film.jpg", "film.png"]
+        page.screenshot(path=str(ARTIFACTS / "notebook-new-entry-with-files.png"), full_page=True)
+        watch.check("new entry with files")
+
+        # the first entry's print page, as printed (no navigation, no toolbar)
+        page.goto(f"{url}{reverse('notebook:entry-detail', args=[entry.pk])}")
         page.click("#print")
         page.wait_for_selector("h1:text('PL of CH3NH3PbI3')")
         page.emulate_media(media="print")
