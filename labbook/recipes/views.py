@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -243,6 +244,11 @@ def series_apply(request, pk: int):
             except ValidationError as exc:
                 plan = None
                 _add_errors(form, exc)
+            except IntegrityError:  # the same treatments recorded by someone else at this moment
+                plan = None
+                form.add_error(
+                    None, "recorded by someone else at the same moment: reload to see the portions"
+                )
             except RecordNotFound:
                 raise Http404("no such project") from None
         if form.errors:

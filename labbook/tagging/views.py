@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -54,6 +55,17 @@ def _write(request, action, done: str):
             "tags/refused.html",
             {"record": record, "message": str(exc), "back": _back(request)},
             status=403,
+        )
+    except IntegrityError:  # the same tag added by someone else at this moment
+        return render(
+            request,
+            "tags/refused.html",
+            {
+                "record": record,
+                "message": "changed by someone else at the same moment: reload",
+                "back": _back(request),
+            },
+            status=409,
         )
     except ValidationError as exc:
         return render(
