@@ -24,6 +24,7 @@ from labbook.notebook.models import NotebookEntry
 from labbook.projects.models import ConflictError, Project, ProjectFrozen
 from labbook.projects.permissions import RecordNotFound, RoleRequired
 from labbook.synthesis.models import Sample, Synthesis
+from tests.labbook.records import doors
 from tests.labbook.records.conftest import ROLES, D, admin_form_data, api_client
 
 
@@ -285,3 +286,28 @@ def test_a_measurement_is_added_on_its_devices_admin_page(client, ids, series, e
     assert r.status_code == 302, html.unescape(r.content.decode())[:3000]
     m = device.measurements.get(date=D.replace(day=7), kind="dark_iv")
     assert m.project == series and m.created_by == editor and m.history.first().history_user == editor
+
+
+# --- deletes: the same matrix, the same answers ----------------------------------------------------
+DELETES = [  # raw files are not deleted through the API (it lists and uploads them)
+    (name, door) for name in RECORDS for door in doors.DELETE_DOORS
+    if not (door == "api" and RECORDS[name][2] is None)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["open", "frozen"])
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("name", "door"), DELETES)
+def test_every_door_gives_the_same_answer_to_a_delete(client, ids, series, users, name, door, role, frozen):
+    model, key, path, _, page, _ = RECORDS[name]
+    obj = model.objects.get(pk=ids[key])
+    if frozen:
+        freeze(series)
+    user = users[role]
+    if door == "api":
+        got = doors.delete_by_api(path, obj, user)
+    elif door == "admin":
+        got = doors.delete_by_admin(client, page, obj, user)
+    else:
+        got = doors.delete_by_action(client, page, obj, user)
+    assert got == doors.expected_delete(role, frozen, door)

@@ -17,6 +17,7 @@ from labbook.projects.models import ConflictError, Project, ProjectFrozen
 from labbook.projects.permissions import RecordNotFound, RoleRequired
 from labbook.synthesis import services
 from labbook.synthesis.models import BatchLink, ChlorideStock, PostTreatment, Sample, Synthesis
+from tests.labbook.records import doors
 from tests.labbook.synthesis.conftest import ROLES, admin_form_data, api_client
 
 D = dt.date(2022, 10, 6)
@@ -374,3 +375,61 @@ def test_a_stale_inline_row_is_a_conflict_on_its_row_not_an_overwrite(client, se
     fresh = type(row).objects.get(pk=row.pk)
     assert str(getattr(fresh, field)) == mine and fresh.version == row.version + 2
     assert fresh.history.first().history_user == editor
+
+
+# --- deletes: the same matrix, the same answers ----------------------------------------------------
+def _leaf(name: str, series, admin):
+    """A fresh record of type ``name`` that nothing points to (a delete is not refused for that)."""
+    kw = {"user": admin, "date": D}
+    if name == "batch":
+        return services.synthesis_create(project=series, code="DEL-B", **kw)
+    if name == "link":
+        parent = services.synthesis_create(project=series, code="DEL-P", **kw)
+        child = services.synthesis_create(project=series, code="DEL-C", **kw)
+        return services.link_create(user=admin, parent=parent, child=child, fraction=0.5)
+    if name == "stock":
+        return services.stock_create(
+            project=series, code="DEL-S", salt_amount="10 umol", solvent_volume="1 mL", **kw
+        )
+    portion = Synthesis.objects.get(project=series, code="MAPI-221003-P1")
+    if name == "treatment":
+        stock = ChlorideStock.objects.get(project=series)
+        return services.treatment_create(batch=portion, stock=stock, code="DEL-T", volume_added="0 uL", **kw)
+    return services.sample_create(batch=portion, code="DEL-SA", **kw)
+
+
+def _delete_link_inline(client, link, user, data) -> str:
+    """A lineage link is deleted on its child batch's page (its DELETE box in the inline)."""
+    client.force_login(user)
+    data = {**data, "parent_links-0-DELETE": "on"}
+    r = client.post(reverse("admin:synthesis_synthesis_change", args=[link.child_id]), data)
+    return doors._answer(link, r.status_code, user)
+
+
+DELETES = [  # a lineage link has no admin page of its own, so no change list action either
+    (name, door) for name in RECORDS for door in doors.DELETE_DOORS if not (name == "link" and door == "action")
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["open", "frozen"])
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("name", "door"), DELETES)
+def test_every_door_gives_the_same_answer_to_a_delete(client, series, users, name, door, role, frozen):
+    model, _, path, _ = RECORDS[name]
+    obj = _leaf(name, series, users["admin"])
+    if name == "link" and door == "admin":  # the child's page as its admin saw it, before a freeze
+        inline = admin_page(
+            client, users["admin"], reverse("admin:synthesis_synthesis_change", args=[obj.child_id])
+        )
+    if frozen:
+        Project.objects.filter(pk=series.pk).update(frozen_at=timezone.now(), freeze_reason="published")
+    user = users[role]
+    if door == "api":
+        got = doors.delete_by_api(path, obj, user)
+    elif name == "link":
+        got = _delete_link_inline(client, obj, user, inline)
+    else:
+        page = ADMIN_PAGES[name][0]
+        by = doors.delete_by_admin if door == "admin" else doors.delete_by_action
+        got = by(client, page, obj, user)
+    assert got == doors.expected_delete(role, frozen, door)
