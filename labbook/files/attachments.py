@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,23 +200,27 @@ def _pillow_image(fh):
     return image.convert("RGBA" if "A" in image.getbands() else "RGB")
 
 
+#: PDFium is not thread-safe (pypdfium2's documentation): one PDF at a time per process
+_PDFIUM_LOCK = threading.Lock()
+
+
 def _pdf_first_page(fh):
     import pypdfium2 as pdfium
 
-    data = fh.read()
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        raise NoPreview(f"not a readable PDF ({exc})") from None
-    try:
-        if len(pdf) == 0:
-            raise NoPreview("the PDF has no page")
-        page = pdf[0]
-        width, height = page.get_size()  # points
-        scale = THUMBNAIL_PX / max(width, height, 1)
-        return page.render(scale=scale).to_pil().convert("RGB")
-    finally:
-        pdf.close()
+    with _PDFIUM_LOCK:
+        try:
+            pdf = pdfium.PdfDocument(fh)  # read from the file as needed, not loaded whole
+        except pdfium.PdfiumError as exc:
+            raise NoPreview(f"not a readable PDF ({exc})") from None
+        try:
+            if len(pdf) == 0:
+                raise NoPreview("the PDF has no page")
+            page = pdf[0]
+            width, height = page.get_size()  # points
+            scale = THUMBNAIL_PX / max(width, height, 1)  # the bitmap is bounded whatever the page size
+            return page.render(scale=scale).to_pil().convert("RGB")
+        finally:
+            pdf.close()
 
 
 def _make_thumbnail(raw) -> bytes:
@@ -250,7 +255,9 @@ def thumbnail_png(raw) -> bytes:
             return fh.read()
     png = _make_thumbnail(raw)
     if not default_storage.exists(name):
-        default_storage.save(name, ContentFile(png))
+        saved = default_storage.save(name, ContentFile(png))
+        if saved != name:  # another request stored it meanwhile: keep theirs
+            default_storage.delete(saved)
     return png
 
 
