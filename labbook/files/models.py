@@ -3,7 +3,9 @@
 The bytes live in Django's default storage at ``raw/<sha[:2]>/<sha>``; a RawFile row records a
 project's reference to them with the name it was uploaded under. Bytes are never rewritten: a
 second upload of the same content finds the stored blob and only adds a row (or reuses the
-project's row). Writes go through :func:`labbook.files.services.raw_file_store`.
+project's row). Writes go through :func:`labbook.files.services.raw_file_store`. A notebook
+entry's attachments (images, PDF, CSV/TXT) are RawFile rows too, stored the same way, with the
+media type their content shows (labbook.files.attachments, which also makes their previews).
 """
 
 from django.core.validators import RegexValidator

@@ -12,8 +12,9 @@ template draws as HTML and :func:`pdf_bytes` draws with ReportLab. Why ReportLab
 it is pure Python on pip alone (BSD, maintained since 2000; wheels for every platform), works
 offline and draws tables, page breaks and sub/superscripts (``<sub>``, ``<super>``) itself. WeasyPrint
 would print the HTML page as it is, but needs Pango and HarfBuzz from the system (present on this
-machine, not on a fresh one with only pip); xhtml2pdf sits on ReportLab anyway and pulls in
-svglib/pycairo, which needs cairo's headers to build; fpdf2's core fonts stop at Latin-1. The
+machine, not on a fresh one with only pip); xhtml2pdf sits on ReportLab anyway and its SVG support
+(svglib, rlPyCairo) brings pycairo, built from source against cairo on Linux; fpdf2's core fonts
+stop at Latin-1 and its HTML is more limited than ReportLab's tables. The
 PDF's font is DejaVu Sans where the system has it (µ, ², →, thin spaces), else ReportLab's own
 Bitstream Vera.
 """
