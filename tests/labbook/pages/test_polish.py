@@ -188,3 +188,51 @@ def test_forms_and_lists_fit_a_phone_390_px_wide(live_server, monkeypatch, scien
             console.check(name)
         assert scrolled >= 1  # some table was wider than the phone, and it scrolls inside its box
         browser.close()
+
+
+LEGENDS = """(name) => {
+    const found = [];
+    const walk = (el) => {
+        for (const e of [el, ...el.querySelectorAll('*')]) {
+            if (e.shadowRoot) {
+                for (const item of e.shadowRoot.querySelectorAll('.bk-grid .bk-item .bk-label')) {
+                    found.push(item.textContent);
+                }
+                walk(e.shadowRoot);
+            }
+        }
+    };
+    walk(document.querySelector(`div.plot[data-plot="${name}"]`));
+    return found;
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_comparison_on_a_phone_with_legends_in_cl_order(live_server, monkeypatch, scientist):
+    """The comparison's figures at 390 px: each scrolls inside its box (the page stays phone-wide),
+    and the browser draws the treatments' legend in Cl:I order."""
+    require_chromium()
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    analysed_series(scientist)
+    url = live_server.url
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+        console = Console(page, url)
+        page.set_default_timeout(60_000)
+        log_in(page, url, "scientist")
+        page.goto(f"{url}{reverse('pages:compare')}")
+        page.wait_for_function(
+            """() => window.Bokeh && Object.keys(Bokeh.index).length >= 12
+                  && Object.values(Bokeh.index).every(v => v.is_idle !== false)"""
+        )
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "phone-10-compare-plots.png"), full_page=True)
+        got = page.evaluate(PAGE_FITS)
+        assert got["pageWidth"] <= 390, got
+        assert page.evaluate(LEGENDS, "correlation") == ["0 % Cl", "3.42 % Cl", "8.55 % Cl", "17.1 % Cl"]
+        dwell = page.evaluate(LEGENDS, "dwell_on")
+        assert [d.split(" (")[1].split(" % Cl:I")[0] for d in dwell] == ["0", "3.42", "8.55", "17.1"], dwell
+        console.check("comparison on a phone")
+        browser.close()
