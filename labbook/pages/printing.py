@@ -351,11 +351,12 @@ def entry_document(entry: NotebookEntry, user, *, with_images: bool) -> Document
     for raw in files:
         if preview_kind(raw.media_type) not in ("image", "pdf"):
             continue
+        try:
+            png = thumbnail_png(raw)  # made once per content; none for a bomb or a broken file
+        except (NoPreview, OSError):
+            continue
         if with_images:
-            try:
-                images.append((raw.original_name, thumbnail_png(raw)))
-            except (NoPreview, OSError):
-                pass
+            images.append((raw.original_name, png))
         else:
             image_urls.append((raw.original_name, reverse("files:raw-preview", args=[raw.pk])))
     return Document(

@@ -140,3 +140,24 @@ def test_viewers_print_and_outsiders_get_404(client, pool):
         assert client.get(url + "?format=pdf").status_code == 404
     client.logout()
     assert client.get(urls[0]).status_code == 302  # to the login page
+
+
+def test_an_entry_with_a_file_without_preview_still_prints(client, scientist, pool):
+    from tests.labbook.notebook.test_attachments import _png_declaring
+
+    entry = notebook.entry_create(
+        user=scientist,
+        project=pool.project,
+        title="with a bomb",
+        files=[
+            ("bomb.png", io.BytesIO(_png_declaring(100_000, 100_000))),
+            ("ok.png", io.BytesIO(png_bytes())),
+        ],
+    )
+    bomb, ok = entry.raw_files.get(original_name="bomb.png"), entry.raw_files.get(original_name="ok.png")
+    client.force_login(scientist)
+    page = _text(client.get(reverse("printing:entry", args=[entry.pk])))
+    assert "bomb.png" in page and reverse("files:raw-preview", args=[bomb.pk]) not in page
+    assert reverse("files:raw-preview", args=[ok.pk]) in page
+    r = client.get(reverse("printing:entry", args=[entry.pk]) + "?format=pdf")
+    assert r.status_code == 200 and r.content.startswith(b"%PDF") and "bomb.png" in _pdf_text(r.content)
