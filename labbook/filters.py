@@ -131,7 +131,7 @@ class TagFilter(django_filters.CharFilter):
     label when filtering rather than imported."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label", "tag")
+        kwargs.setdefault("label", "Tag")
         kwargs.setdefault("max_length", 50)
         kwargs.setdefault("help_text", "records carrying this tag, e.g. ethanol-wash")
         super().__init__(*args, **kwargs)
