@@ -73,7 +73,7 @@ class Kind:
     slug: str  # URL prefix: /stocks/7/edit/
     model: type
     writers: RecordWriters
-    fields: tuple[str, ...]  # the form's fields on create; edit drops "project"
+    fields: tuple[str, ...]  # the form's fields (on edit, the project is shown but cannot change)
     filterset: type
     api: str  # the API list's URL name (for ?format=csv / xlsx), e.g. "api:stock-list"
     form: type | None = None  # a bench form of the app's own (batches, treatments, entries)
@@ -108,7 +108,7 @@ class Kind:
         """The edit form: the create form without the project (a record stays in its project),
         with the version it was loaded at in a hidden field."""
         base = self.form_class
-        names = [name for name in base._meta.fields if name != "project"]
+        names = list(base._meta.fields)
         return modelform_factory(
             self.model,
             form=type(f"Edit{base.__name__}", (_Versioned, base), {}),
@@ -131,6 +131,11 @@ class Kind:
 
 class _Versioned(forms.Form):
     expected_version = forms.IntegerField(widget=forms.HiddenInput, required=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "project" in self.fields:  # shown, not changed: a record stays in its project
+            self.fields["project"].disabled = True
 
 
 def _q(value, unit: str) -> str:

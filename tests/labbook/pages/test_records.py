@@ -3,6 +3,7 @@ version check and history, delete, bulk edit, split and pool, role and freeze, l
 and refuse a wrong filter without showing rows."""
 
 import datetime as dt
+import html
 import re
 
 import pytest
@@ -31,16 +32,16 @@ def _member(series, role):
     return user
 
 
-def _form_values(html: str) -> dict:
+def _form_values(page: str) -> dict:
     """The values an edit form was rendered with (inputs and selected options)."""
-    values = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', html))
-    for name, body in re.findall(r'<select name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+    values = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
+    for name, body in re.findall(r'<select name="([^"]+)"[^>]*>(.*?)</select>', page, re.S):
         chosen = re.findall(r'<option value="([^"]*)"[^>]*selected', body)
         values[name] = chosen[0] if chosen else ""
-    for name, body in re.findall(r'<textarea name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
+    for name, body in re.findall(r'<textarea name="([^"]+)"[^>]*>(.*?)</textarea>', page, re.S):
         values[name] = body.strip()
     values.pop("csrfmiddlewaretoken", None)
-    return values
+    return {k: html.unescape(v) for k, v in values.items()}
 
 
 def test_edit_treatment_volume_changes_cl_to_i_and_history(editor, series, scientist):
@@ -259,3 +260,24 @@ def test_create_pages_prefill_from_get_parameters(editor, series):
     html = r.content.decode()
     assert 'value="FROM-TEMPLATE"' in html and "1.3 mL" in html
     assert dt.date.today()
+
+
+def test_every_kind_edit_page_opens_and_saves(editor, series):
+    from labbook.pages.records import KINDS
+
+    for slug, kind in KINDS.items():
+        obj = kind.model.objects.filter(project=series).order_by("pk").first()
+        assert obj is not None, slug
+        r = editor.get(f"/{slug}/{obj.pk}/edit/")
+        assert r.status_code == 200, slug
+        data = _form_values(r.content.decode())
+        for name, body in re.findall(r'<select name="([^"]+)"[^>]*multiple[^>]*>(.*?)</select>', r.content.decode(), re.S):
+            data[name] = re.findall(r'<option value="([^"]*)"[^>]*selected', body)
+        data["notes"] = "checked on the page"
+        if slug == "notebook":
+            data["body"] = "checked on the page"
+        r = editor.post(f"/{slug}/{obj.pk}/edit/", data)
+        assert r.status_code == 302, (slug, re.findall(r'<ul class="errorlist">(.*?)</ul>', r.content.decode()))
+        obj.refresh_from_db()
+        assert obj.version >= 2, slug
+        assert editor.get(f"/{slug}/{obj.pk}/history/").status_code == 200
