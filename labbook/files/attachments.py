@@ -4,7 +4,7 @@ Raw instrument files are accepted by their name (:data:`labbook.files.services.R
 the readers check their content when they analyse them). An attachment is shown to people in the
 browser, so its type is taken from its content, not from its name alone: :func:`sniff` reads the
 first bytes (the signatures of PNG, JPEG, TIFF and PDF; for CSV/TXT: UTF-8 text without NUL
-bytes), and the name's suffix must agree with what the content is. The stored ``media_type`` is
+bytes; Latin-1 text from an instrument too, when it has no control bytes), and the name's suffix must agree with what the content is. The stored ``media_type`` is
 the sniffed one, never the browser's claim. Size limits are :func:`raw_file_store`'s (one upload
 path for every file).
 
@@ -39,8 +39,9 @@ THUMBNAIL_PX = 320
 MAX_PREVIEW_PIXELS = 64_000_000
 #: a TIFF page whose decoded size is over this many times its stored size is not decoded
 MAX_COMPRESSION_RATIO = 100.0
-#: rows of a CSV read for its plot
+#: rows and columns of a CSV read for its plot
 CSV_MAX_ROWS = 5000
+CSV_MAX_COLUMNS = 64
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,9 @@ def _content_type(head: bytes) -> str | None:
         return "image/tiff"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
-    if b"\x00" in head:
-        return None
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 3:  # not merely a character cut at the end of the sample
-            return None
+    if any(b < 32 and b not in (9, 10, 12, 13) for b in head) or b"\x7f" in head:
+        return None  # control bytes (NUL included): not text
+    # UTF-8 text, or an instrument's 8-bit (Latin-1, Windows-1252) text without control bytes
     return "text/plain"
 
 
@@ -261,11 +258,23 @@ def thumbnail_png(raw) -> bytes:
     return png
 
 
+def _encoding(head: bytes) -> str:
+    """UTF-8 unless ``head`` is not (then Windows-1252, a superset of Latin-1's printable part)."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not merely a character cut at the end of the sample
+            return "cp1252"
+    return "utf-8"
+
+
 def csv_columns(raw, *, max_rows: int = CSV_MAX_ROWS) -> tuple[list[str], np.ndarray]:
     """The header and the numeric columns (rows x columns, float, NaN where not a number) of the
-    first ``max_rows`` rows of a CSV/TSV/text table. Raises NoPreview when it has no two numeric columns."""
+    first ``max_rows`` rows and :data:`CSV_MAX_COLUMNS` columns of a CSV/TSV/text table. Raises NoPreview when it has no two numeric columns."""
     with raw.open("rb") as fh:
-        text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+        encoding = _encoding(fh.read(SNIFF_BYTES))
+        fh.seek(0)
+        text = io.TextIOWrapper(fh, encoding=encoding, errors="replace", newline="")
         sample = text.read(SNIFF_BYTES)
         text.seek(0)
         try:
@@ -273,11 +282,14 @@ def csv_columns(raw, *, max_rows: int = CSV_MAX_ROWS) -> tuple[list[str], np.nda
         except csv.Error:
             dialect = csv.excel
         rows = []
-        for i, row in enumerate(csv.reader(text, dialect)):
-            if i > max_rows:
-                break
-            if row and not row[0].lstrip().startswith("#"):
-                rows.append(row)
+        try:
+            for i, row in enumerate(csv.reader(text, dialect)):
+                if i > max_rows:
+                    break
+                if row and not row[0].lstrip().startswith("#"):
+                    rows.append(row[:CSV_MAX_COLUMNS])
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit
+            raise NoPreview(f"not a readable table ({exc})") from None
 
     def number(cell: str) -> float:
         try:
@@ -304,4 +316,5 @@ def csv_columns(raw, *, max_rows: int = CSV_MAX_ROWS) -> tuple[list[str], np.nda
 def text_head(raw, *, max_bytes: int = 2000) -> str:
     """The first ``max_bytes`` of a text file, decoded (for its preview)."""
     with raw.open("rb") as fh:
-        return fh.read(max_bytes).decode("utf-8", errors="replace")
+        data = fh.read(max_bytes)
+    return data.decode(_encoding(data), errors="replace")

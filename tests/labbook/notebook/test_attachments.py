@@ -63,10 +63,11 @@ def test_images_pdf_csv_and_a_tiff_movie_are_attached_with_the_type_their_conten
         SimpleUploadedFile("report.pdf", pdf_bytes()),
         SimpleUploadedFile("pl.csv", csv_bytes()),
         SimpleUploadedFile("notes.txt", "CH₃NH₃PbI₃, 2,5 µL\n".encode()),
+        SimpleUploadedFile("spectrometer.csv", "Wellenlänge (nm);I (µW)\n500;1,5\n".encode("cp1252")),
     ]
     stored = services.entry_files_attach(user=editor, entry=entry, files=files, reason="bench")
     assert [r.media_type for r in stored] == [
-        "image/png", "image/jpeg", "image/tiff", "application/pdf", "text/csv", "text/plain",
+        "image/png", "image/jpeg", "image/tiff", "application/pdf", "text/csv", "text/plain", "text/csv",
     ]  # fmt: skip
     entry.refresh_from_db()
     assert set(entry.raw_files.all()) == set(stored)
@@ -91,6 +92,8 @@ def test_the_same_bytes_are_stored_once(editor, project, entry):
         ("table.csv", png_bytes(), "named as a CSV table, but its content is a PNG image"),
         ("movie.spe", b"\x00" * 100, "not a type a notebook entry takes"),
         ("index.html", b"<script>alert(1)</script>", "not a type a notebook entry takes"),
+        ("data.csv", b"\x01\x02\xfe\xff binary", "its content is not a type a notebook entry takes"),
+        ("data.txt", b"abc\x01\x02def", "its content is not a type a notebook entry takes"),
     ],
 )
 def test_anything_else_is_refused_by_its_content_and_nothing_is_kept(editor, entry, name, content, message):
@@ -224,3 +227,21 @@ def test_a_csv_gives_its_numeric_columns(editor, entry):
     names, data = attachments.csv_columns(_attach(editor, entry, "pl.csv", csv_bytes()))
     assert names == ["wavelength (nm)", "PL 0 % (counts)", "PL 17 % (counts)"]
     assert data.shape == (60, 3) and data[0, 0] == 600 and data[:, 1].max() == pytest.approx(1000)
+
+
+def test_a_csv_without_two_numeric_columns_or_with_huge_rows_has_no_plot(editor, entry):
+    words = _attach(editor, entry, "words.csv", b"name,formula\nmethylammonium chloride,CH3NH3Cl\n")
+    with pytest.raises(attachments.NoPreview, match="no two numeric columns"):
+        attachments.csv_columns(words)
+    wide = _attach(editor, entry, "wide.csv", (",".join(["1"] * 100_000) + "\n").encode() * 3)
+    names, data = attachments.csv_columns(wide)
+    assert data.shape == (3, attachments.CSV_MAX_COLUMNS)
+    huge = _attach(editor, entry, "huge.csv", b"a,b\n" + b"1," + b"9" * 200_000 + b"\n")
+    with pytest.raises(attachments.NoPreview, match="not a readable table"):
+        attachments.csv_columns(huge)
+
+
+def test_an_instrument_s_latin_1_table_is_read_with_its_units(editor, entry):
+    data = "Wellenlänge (nm);I (µW)\n500;1,5\n510;2,5\n".encode("cp1252")
+    names, values = attachments.csv_columns(_attach(editor, entry, "spectrometer.csv", data))
+    assert names == ["Wellenlänge (nm)", "I (µW)"] and values.tolist() == [[500, 1.5], [510, 2.5]]
