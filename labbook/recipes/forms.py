@@ -82,11 +82,6 @@ class TemplateForm(forms.Form):
             out[name] = str(value.pk) if hasattr(value, "pk") else str(value)
         return out
 
-    @staticmethod
-    def initial_from(fields: dict) -> dict:
-        """A template's fields as this form's initial values (chemicals by id)."""
-        return dict(fields)
-
 
 class SeriesApplyForm(forms.Form):
     """The pool (or portion) and the stock a series template is applied to, and the date."""
