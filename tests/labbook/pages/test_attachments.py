@@ -271,7 +271,7 @@ def test_dropping_files_on_an_entry_shows_their_previews_in_chromium(live_server
 
         # the first entry's print page, as printed (no navigation, no toolbar)
         page.goto(f"{url}{reverse('notebook:entry-detail', args=[entry.pk])}")
-        page.click("#print")
+        page.click("a.button:text-is('Print')")  # in the record actions (templates/records/)
         page.wait_for_selector("h1:text('PL of CH3NH3PbI3')")
         page.emulate_media(media="print")
         assert not page.locator(".toolbar").is_visible() and page.locator("header.top").count() == 0
