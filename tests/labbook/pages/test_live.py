@@ -118,6 +118,47 @@ def _store(project, path: Path):
         return raw_file_store(project=project, fileobj=fh, original_name=path.name)
 
 
+# --- the JSON the pages poll ---------------------------------------------------------------------
+@pytest.mark.django_db(transaction=False)
+def test_the_polled_json_is_scoped_to_the_user_and_never_cached(client, tmp_path):
+    owner = UserFactory(username="owner")
+    project = load_paper_series(user=owner, with_files=False)
+    run = CharacterizationRun.objects.get(project=project, code="R-3Cl-BLINK")
+    empty = tmp_path / "empty movie.tif"
+    empty.write_bytes(b"")
+    job = job_submit(kind="blinking", files={"movie": _store(project, empty)}, run=run, user=owner)
+    url = reverse("characterization:run-jobs", args=[run.pk])
+    r = client.get(url)
+    assert r.status_code == 302 and r["Location"].startswith(reverse("login"))  # logged out
+    client.force_login(UserFactory(username="stranger"))  # no membership in the project
+    assert client.get(url).status_code == 404
+    status = client.get(reverse("pages:jobs-status")).json()
+    assert status["counts"] == {"queued": 0, "running": 0, "failed": 0} and status["active_jobs"] == []
+    client.force_login(owner)
+    r = client.get(url)
+    assert r.status_code == 200 and r["Cache-Control"] == "no-store"
+    body = r.json()
+    assert body["active"] is True and body["workers_alive"] == 0
+    assert body["jobs"] == [
+        {
+            "id": job.pk,
+            "kind": "blinking",
+            "kind_display": "single-particle blinking and correlation",
+            "status": "queued",
+            "progress": 0.0,
+            "percent": 0,
+            "message": "",
+            "error": "",
+            "finished_at": "",
+            "results": [],
+        }
+    ]
+    status = client.get(reverse("pages:jobs-status"))
+    assert status["Cache-Control"] == "no-store"
+    assert status.json()["counts"] == {"queued": 1, "running": 0, "failed": 0}
+    assert status.json()["active_jobs"][0]["url"] == reverse("characterization:run-detail", args=[run.pk])
+
+
 # Records every state a job's row shows, and counts page loads (a reload would reset the marker).
 WATCH_ROW = """(id) => {
     window.__live = { marker: 'set before the worker started', seen: [] };
