@@ -43,6 +43,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import renderers
 from rest_framework.exceptions import ValidationError
 
+from labbook.api.serializers import PageLinksField
 from labbook.units import QuantityField
 
 #: rows read (and links fetched) at a time
@@ -139,15 +140,16 @@ def serializer_columns(serializer, *, exclude: Iterable[str] = ()) -> list[Colum
     exclude = set(exclude)
     columns, seen = [], set()
     for name, field in serializer.fields.items():
-        if name in exclude or field.write_only or field.source == "*" or "." in field.source:
+        source = field.relation if isinstance(field, PageLinksField) else field.source
+        if name in exclude or field.write_only or source == "*" or "." in source:
             continue
         try:
-            model_field = model._meta.get_field(field.source)
+            model_field = model._meta.get_field(source)
         except FieldDoesNotExist:
             continue
-        if field.source in seen:  # a run's "files" (links) and "raw_files" (ids): one column
+        if source in seen:  # a run's "files" (links) and "raw_files" (ids): one column
             continue
-        seen.add(field.source)
+        seen.add(source)
         columns.extend(_field_columns(model_field, name))
     return columns
 

@@ -1,5 +1,6 @@
-"""Quantities through the API: in as "2.5 uL" or {"magnitude": 2.5, "units": "uL"}, out as
-{"magnitude": 2.5, "units": "uL"} (plus "uncertainty" when one is recorded)."""
+"""Fields of the API: quantities, in as "2.5 uL" or {"magnitude": 2.5, "units": "uL"}, out as
+{"magnitude": 2.5, "units": "uL"} (plus "uncertainty" when one is recorded); and
+:class:`IdentityUrlField`, a record's own URL reversed once per request rather than once per row."""
 
 from __future__ import annotations
 
@@ -130,3 +131,38 @@ class QuantityFieldExtension(OpenApiSerializerFieldExtension):
             ],
             "description": f"{field.dimension}, in any unit of that dimension",
         }
+
+
+#: a primary key no URL of the API contains by itself: it marks where a record's id goes
+_PK_MARK = 7_391_158_437
+
+
+class IdentityUrlField(serializers.HyperlinkedIdentityField):
+    """A record's URL (``"url"``), as :class:`~rest_framework.relations.HyperlinkedIdentityField`
+    gives it, but reversed once per request and view name: the URL of a marker id is split around
+    the id, and each row's URL is the two halves around its own id. Reversing (URL resolver and
+    ``build_absolute_uri``) per row cost more than the rest of a link's fields on list pages with
+    nested links (a run's files, jobs and results). A format suffix, another lookup field or a
+    non-integer id takes DRF's own path."""
+
+    def get_url(self, obj, view_name, request, format):
+        pk = getattr(obj, "pk", None)
+        if (
+            format
+            or request is None
+            or type(pk) is not int
+            or self.lookup_field != "pk"
+            or self.lookup_url_kwarg != "pk"
+        ):
+            return super().get_url(obj, view_name, request, format)
+        templates = request.__dict__.get("_labbook_url_templates")
+        if templates is None:
+            templates = request.__dict__["_labbook_url_templates"] = {}
+        parts = templates.get(view_name, _MISSING)
+        if parts is _MISSING:
+            url = self.reverse(view_name, kwargs={"pk": _PK_MARK}, request=request, format=None)
+            head, mark, tail = url.partition(str(_PK_MARK))
+            parts = templates[view_name] = (head, tail) if mark and str(_PK_MARK) not in tail else None
+        if parts is None:
+            return super().get_url(obj, view_name, request, format)
+        return f"{parts[0]}{pk}{parts[1]}"

@@ -36,14 +36,14 @@ class FilterBackend(DjangoFilterBackend):
         if filterset_class is None:
             return queryset
         given = frozenset(request.query_params) & frozenset(filterset_class.base_filters)
-        filterset = _only(filterset_class, given)(**self.get_filterset_kwargs(request, queryset, view))
+        filterset = only_filters(filterset_class, given)(**self.get_filterset_kwargs(request, queryset, view))
         if not filterset.is_valid():
             raise utils.translate_validation(filterset.errors)
         return filterset.qs
 
 
 @functools.lru_cache(maxsize=1024)
-def _only(filterset_class, names: frozenset):
+def only_filters(filterset_class, names: frozenset):
     """``filterset_class`` with only the filters ``names`` (those a request gives; an absent filter
     filters nothing). A filterset copies every filter and builds its form field on each request:
     for the result lists' hundred-odd filters that was half of a page's time. Made once per set of

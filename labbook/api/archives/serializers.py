@@ -3,13 +3,14 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from labbook.api.fields import IdentityUrlField
 from labbook.api.serializers import StrictFieldsMixin
 from labbook.archives.models import ArchiveJob, ArchiveJobKind, ArchiveJobStatus
 from labbook.core.text import scrub_paths
 
 
 class ArchiveJobSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:archivejob-detail")
+    url = IdentityUrlField(view_name="api:archivejob-detail")
     project_slug = serializers.SlugRelatedField(source="project", slug_field="slug", read_only=True)
     imported_project_slug = serializers.SlugRelatedField(
         source="imported_project", slug_field="slug", read_only=True

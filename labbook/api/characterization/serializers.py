@@ -3,8 +3,9 @@ analysis jobs and results."""
 
 from rest_framework import serializers
 
+from labbook.api.fields import IdentityUrlField
 from labbook.api.files.serializers import RawFileRef
-from labbook.api.serializers import RecordSerializer, link_serializer
+from labbook.api.serializers import PageLinksField, PageListSerializer, RecordSerializer, link_serializer
 from labbook.characterization.models import CharacterizationRun
 from labbook.jobs.models import AnalysisJob
 from labbook.results.models import BlinkingAnalysis, LifetimeFit, SpectrumResult, XRDResult
@@ -19,18 +20,19 @@ XRDRef = link_serializer(XRDResult, "api:xrdresult-detail", "mapbi3_detected", "
 
 
 class RunResultsSerializer(serializers.Serializer):
-    blinking = BlinkingRef(source="blinking_analyses", many=True, read_only=True)
-    lifetime_fits = LifetimeRef(many=True, read_only=True)
-    spectra = SpectrumRef(source="spectrum_results", many=True, read_only=True)
-    xrd = XRDRef(source="xrd_results", many=True, read_only=True)
+    blinking = PageLinksField(BlinkingRef, relation="blinking_analyses")
+    lifetime_fits = PageLinksField(LifetimeRef)
+    spectra = PageLinksField(SpectrumRef, relation="spectrum_results")
+    xrd = PageLinksField(XRDRef, relation="xrd_results")
 
 
 class RunSerializer(RecordSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:run-detail")
+    url = IdentityUrlField(view_name="api:run-detail")
     files = RawFileRef(source="raw_files", many=True, read_only=True)
-    jobs = JobRef(many=True, read_only=True)
+    jobs = PageLinksField(JobRef)
     results = RunResultsSerializer(source="*", read_only=True)
 
     class Meta:
         model = CharacterizationRun
         fields = "__all__"
+        list_serializer_class = PageListSerializer  # jobs and results: one query each per page

@@ -1,9 +1,8 @@
 """Serializers for photodetector devices and measurements, with links to files, jobs and metrics."""
 
-from rest_framework import serializers
-
 from labbook.api.characterization.serializers import JobRef, RawFileRef
-from labbook.api.serializers import RecordSerializer, link_serializer
+from labbook.api.fields import IdentityUrlField
+from labbook.api.serializers import PageLinksField, PageListSerializer, RecordSerializer, link_serializer
 from labbook.devices.models import Device, DeviceMeasurement
 from labbook.results.models import DeviceMetrics
 
@@ -12,21 +11,23 @@ MetricsRef = link_serializer(DeviceMetrics, "api:devicemetrics-detail", "on_off_
 
 
 class DeviceSerializer(RecordSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:device-detail")
+    url = IdentityUrlField(view_name="api:device-detail")
     files = RawFileRef(source="raw_files", many=True, read_only=True)
-    measurement_links = MeasurementRef(source="measurements", many=True, read_only=True)
+    measurement_links = PageLinksField(MeasurementRef, relation="measurements")
 
     class Meta:
         model = Device
         fields = "__all__"
+        list_serializer_class = PageListSerializer
 
 
 class MeasurementSerializer(RecordSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:measurement-detail")
+    url = IdentityUrlField(view_name="api:measurement-detail")
     files = RawFileRef(source="raw_files", many=True, read_only=True)
-    jobs = JobRef(many=True, read_only=True)
-    metric_links = MetricsRef(source="metrics", many=True, read_only=True)
+    jobs = PageLinksField(JobRef)
+    metric_links = PageLinksField(MetricsRef, relation="metrics")
 
     class Meta:
         model = DeviceMeasurement
         fields = "__all__"
+        list_serializer_class = PageListSerializer

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from labbook.api.fields import IdentityUrlField
 from labbook.api.serializers import LabModelSerializer, StrictFieldsMixin, link_serializer
 from labbook.characterization.models import CharacterizationRun
 from labbook.devices.models import Device, DeviceMeasurement
@@ -14,7 +15,7 @@ RawFileRef = link_serializer(RawFile, "api:rawfile-detail", "original_name", "sh
 
 
 class RawFileSerializer(LabModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:rawfile-detail")
+    url = IdentityUrlField(view_name="api:rawfile-detail")
     download_url = serializers.SerializerMethodField()
 
     class Meta:

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from labbook.api.fields import IdentityUrlField
 from labbook.api.files.serializers import RawFileRef
 from labbook.api.serializers import LabModelSerializer, StrictFieldsMixin
 from labbook.characterization.models import CharacterizationRun
@@ -32,7 +33,7 @@ class JobInputSerializer(serializers.ModelSerializer):
 
 
 class ArtifactRefSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:resultartifact-detail")
+    url = IdentityUrlField(view_name="api:resultartifact-detail")
 
     class Meta:
         model = ResultArtifact
@@ -40,7 +41,7 @@ class ArtifactRefSerializer(serializers.ModelSerializer):
 
 
 class JobSerializer(LabModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:job-detail")
+    url = IdentityUrlField(view_name="api:job-detail")
     inputs = JobInputSerializer(many=True, read_only=True)
     artifacts = ArtifactRefSerializer(many=True, read_only=True)
     result = serializers.SerializerMethodField(help_text="the result record, once the job has succeeded")

@@ -30,10 +30,8 @@ def _result_id():
 
 
 class JobViewSet(RecordReadOnlyViewSet):
-    queryset = (
-        AnalysisJob.objects.select_related("run", "measurement", "requested_by")
-        .prefetch_related("inputs__raw_file", "artifacts")
-        .annotate(result_id=_result_id())
+    queryset = AnalysisJob.objects.prefetch_related("inputs__raw_file", "artifacts").annotate(
+        result_id=_result_id()
     )
     serializer_class = JobSerializer
     filterset_class = JobFilterSet

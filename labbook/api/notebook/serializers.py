@@ -2,12 +2,13 @@
 
 from rest_framework import serializers
 
+from labbook.api.fields import IdentityUrlField
 from labbook.api.serializers import RecordSerializer
 from labbook.notebook.models import NotebookEntry, render_markdown
 
 
 class EntrySerializer(RecordSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:entry-detail")
+    url = IdentityUrlField(view_name="api:entry-detail")
     body_html = serializers.SerializerMethodField()
 
     class Meta:

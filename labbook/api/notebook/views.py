@@ -1,6 +1,7 @@
 """API viewset for notebook entries."""
 
 from labbook.api.notebook.serializers import EntrySerializer
+from labbook.api.serializers import ids_prefetch
 from labbook.api.viewsets import RecordViewSet
 from labbook.notebook import services
 from labbook.notebook.filters import EntryFilterSet
@@ -9,8 +10,18 @@ from labbook.notebook.models import NotebookEntry
 
 class EntryViewSet(RecordViewSet):
     service = services.entries
-    queryset = NotebookEntry.objects.select_related("author").prefetch_related(
-        "batches", "treatments", "samples", "chemicals", "runs", "devices", "measurements", "raw_files"
+    queryset = NotebookEntry.objects.prefetch_related(
+        *ids_prefetch(
+            "batches",
+            "treatments",
+            "samples",
+            "chemicals",
+            "runs",
+            "devices",
+            "measurements",
+            "raw_files",
+            model=NotebookEntry,
+        )  # fmt: skip
     )
     serializer_class = EntrySerializer
     filterset_class = EntryFilterSet

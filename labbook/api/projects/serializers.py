@@ -2,11 +2,12 @@
 
 from rest_framework import serializers
 
+from labbook.api.fields import IdentityUrlField
 from labbook.projects.models import Project
 
 
 class ProjectSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:project-detail")
+    url = IdentityUrlField(view_name="api:project-detail")
     is_frozen = serializers.BooleanField(read_only=True)
     my_role = serializers.SerializerMethodField(help_text="your role in the project")
 

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from labbook.api.fields import IdentityUrlField
 from labbook.api.serializers import LabModelSerializer
 from labbook.results.models import (
     BlinkingAnalysis,
@@ -23,7 +24,7 @@ def _serializer(model, view_name: str, *, exclude: tuple = (), extra: dict | Non
         meta_attrs["fields"] = "__all__"
     attrs = {
         "Meta": type("Meta", (), meta_attrs),
-        "url": serializers.HyperlinkedIdentityField(view_name=view_name),
+        "url": IdentityUrlField(view_name=view_name),
         **(extra or {}),
     }
     return type(f"{model.__name__}Serializer", (LabModelSerializer,), attrs)
@@ -37,7 +38,7 @@ BlinkingAnalysisDetailSerializer = type(
     (LabModelSerializer,),
     {
         "Meta": type("Meta", (), {"model": BlinkingAnalysis, "fields": "__all__"}),
-        "url": serializers.HyperlinkedIdentityField(view_name="api:blinkinganalysis-detail"),
+        "url": IdentityUrlField(view_name="api:blinkinganalysis-detail"),
     },
 )
 ParticleSerializer = _serializer(Particle, "api:particle-detail", exclude=("on_dwell_s", "off_dwell_s"))
@@ -46,7 +47,7 @@ ParticleDetailSerializer = type(
     (LabModelSerializer,),
     {
         "Meta": type("Meta", (), {"model": Particle, "fields": "__all__"}),
-        "url": serializers.HyperlinkedIdentityField(view_name="api:particle-detail"),
+        "url": IdentityUrlField(view_name="api:particle-detail"),
     },
 )
 LifetimeFitSerializer = _serializer(LifetimeFit, "api:lifetimefit-detail")
@@ -56,7 +57,7 @@ XRDResultSerializer = _serializer(XRDResult, "api:xrdresult-detail")
 
 
 class ResultArtifactSerializer(LabModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:resultartifact-detail")
+    url = IdentityUrlField(view_name="api:resultartifact-detail")
     data_url = serializers.SerializerMethodField(help_text="the array as .npy")
     preview_url = serializers.SerializerMethodField(help_text="a PNG preview, when there is one")
 

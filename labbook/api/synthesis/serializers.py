@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from labbook.api.fields import IdentityUrlField
 from labbook.api.serializers import RecordSerializer, link_serializer
 from labbook.synthesis.models import BatchLink, Chemical, ChlorideStock, PostTreatment, Sample, Synthesis
 from labbook.synthesis.selectors import batch_lineage
@@ -11,7 +12,7 @@ TreatmentRef = link_serializer(PostTreatment, "api:treatment-detail", "code", "n
 
 
 class ChemicalSerializer(RecordSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:chemical-detail")
+    url = IdentityUrlField(view_name="api:chemical-detail")
 
     class Meta:
         model = Chemical
@@ -30,7 +31,7 @@ class ParentLinkSerializer(serializers.ModelSerializer):
 
 
 class BatchSerializer(RecordSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:batch-detail")
+    url = IdentityUrlField(view_name="api:batch-detail")
     parents = ParentLinkSerializer(source="parent_links", many=True, read_only=True)
 
     class Meta:
@@ -85,7 +86,7 @@ class BatchDetailSerializer(BatchSerializer):
 
 
 class BatchLinkSerializer(RecordSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:batchlink-detail")
+    url = IdentityUrlField(view_name="api:batchlink-detail")
 
     class Meta:
         model = BatchLink
@@ -93,7 +94,7 @@ class BatchLinkSerializer(RecordSerializer):
 
 
 class StockSerializer(RecordSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:stock-detail")
+    url = IdentityUrlField(view_name="api:stock-detail")
     concentration_mol_per_l = serializers.SerializerMethodField()
 
     class Meta:
@@ -118,7 +119,7 @@ class StockSerializer(RecordSerializer):
 
 
 class TreatmentSerializer(RecordSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:treatment-detail")
+    url = IdentityUrlField(view_name="api:treatment-detail")
 
     class Meta:
         model = PostTreatment
@@ -133,7 +134,7 @@ class TreatmentDetailSerializer(TreatmentSerializer):
 
 
 class SampleSerializer(RecordSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:sample-detail")
+    url = IdentityUrlField(view_name="api:sample-detail")
 
     class Meta:
         model = Sample

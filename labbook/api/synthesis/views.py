@@ -28,7 +28,8 @@ class ChemicalViewSet(RecordViewSet):
 
 class BatchViewSet(RecordViewSet):
     service = services.batches
-    queryset = Synthesis.objects.select_related("project", "operator", "pbi2", "mai").prefetch_related(
+    # foreign keys are shown as ids: no join for them (a batch row is wide enough)
+    queryset = Synthesis.objects.prefetch_related(
         Prefetch("parent_links", queryset=BatchLink.objects.select_related("parent"))
     )
     serializer_class = s.BatchSerializer
@@ -39,7 +40,7 @@ class BatchViewSet(RecordViewSet):
 
 class BatchLinkViewSet(RecordViewSet):
     service = services.links
-    queryset = BatchLink.objects.select_related("parent", "child")
+    queryset = BatchLink.objects.all()
     serializer_class = s.BatchLinkSerializer
     filterset_class = BatchLinkFilterSet
     ordering_fields = ["child", "parent", "fraction", "created_at"]
@@ -60,7 +61,7 @@ class StockViewSet(RecordViewSet):
 
 class TreatmentViewSet(RecordViewSet):
     service = services.treatments
-    queryset = PostTreatment.objects.select_related("batch", "stock", "operator")
+    queryset = PostTreatment.objects.all()  # batch, stock and operator are shown as ids: no joins
     serializer_class = s.TreatmentSerializer
     detail_serializer_class = s.TreatmentDetailSerializer
     filterset_class = TreatmentFilterSet
@@ -69,7 +70,7 @@ class TreatmentViewSet(RecordViewSet):
 
 class SampleViewSet(RecordViewSet):
     service = services.samples
-    queryset = Sample.objects.select_related("batch", "treatment")
+    queryset = Sample.objects.all()  # batch and treatment are shown as ids: no joins
     serializer_class = s.SampleSerializer
     filterset_class = SampleFilterSet
     ordering_fields = ["date", "code", "kind"]
