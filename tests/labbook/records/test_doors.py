@@ -311,3 +311,18 @@ def test_every_door_gives_the_same_answer_to_a_delete(client, ids, series, users
     else:
         got = doors.delete_by_action(client, page, obj, user)
     assert got == doors.expected_delete(role, frozen, door)
+
+
+def test_a_stale_measurement_row_on_its_devices_page_is_a_conflict_not_an_overwrite(client, ids, users):
+    device = Device.objects.get(pk=ids["device"])
+    url = reverse("admin:devices_device_change", args=[device.pk])
+    editor = users["editor"]
+    data = admin_page(client, editor, url)
+    row = DeviceMeasurement.objects.get(pk=data["measurements-0-id"])
+    devices.measurement_update(user=users["admin"], measurement=row, version=row.version, bias="-2 V")
+    data["measurements-0-bias"] = "-3 V"
+    r = client.post(url, data)
+    assert r.status_code == 200
+    (formset,) = [f.formset for f in r.context["inline_admin_formsets"] if f.formset.prefix == "measurements"]
+    assert "Someone else saved this" in " ".join(formset.errors[0].get("__all__", [])), formset.errors
+    assert DeviceMeasurement.objects.get(pk=row.pk).bias.to("V").magnitude == -2  # theirs stands
