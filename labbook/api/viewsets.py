@@ -59,6 +59,8 @@ class RecordReadOnlyViewSet(ExportMixin, viewsets.ReadOnlyModelViewSet):
         ids = self.__dict__.get("_project_ids")
         if ids is None:
             ids = self._project_ids = list(projects_for(user).values_list("pk", flat=True))
+        if not ids:  # no project: visible()'s subquery (an empty IN list would be no SQL at all)
+            return visible(self.queryset.all(), user)
         return self.queryset.filter(project_id__in=ids)
 
     def get_serializer_class(self):

@@ -1,6 +1,6 @@
 """Analysis jobs through the API: start one (job_submit), poll its status and progress, cancel it."""
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -9,15 +9,23 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from labbook.api.export import Column
+from labbook.api.files.serializers import RawFileRef
 from labbook.api.jobs.serializers import JobSerializer, JobSubmitSerializer
 from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.core.text import scrub_paths
 from labbook.jobs import services
 from labbook.jobs.filters import JobFilterSet
-from labbook.jobs.models import AnalysisJob
+from labbook.jobs.models import AnalysisJob, JobInput
 from labbook.projects.models import Role
 from labbook.projects.permissions import require_role
-from labbook.results.models import BlinkingAnalysis, DeviceMetrics, LifetimeFit, SpectrumResult, XRDResult
+from labbook.results.models import (
+    BlinkingAnalysis,
+    DeviceMetrics,
+    LifetimeFit,
+    ResultArtifact,
+    SpectrumResult,
+    XRDResult,
+)
 
 
 def _result_id():
@@ -30,9 +38,16 @@ def _result_id():
 
 
 class JobViewSet(RecordReadOnlyViewSet):
-    queryset = AnalysisJob.objects.prefetch_related("inputs__raw_file", "artifacts").annotate(
-        result_id=_result_id()
-    )
+    queryset = AnalysisJob.objects.prefetch_related(
+        # each input with its file in one query, and only the columns the links show
+        Prefetch(
+            "inputs",
+            queryset=JobInput.objects.select_related("raw_file").only(
+                "job", "role", *(f"raw_file__{n}" for n in RawFileRef.Meta.fields if n != "url")
+            ),
+        ),
+        Prefetch("artifacts", queryset=ResultArtifact.objects.only("job", "name", "shape", "dtype")),
+    ).annotate(result_id=_result_id())
     serializer_class = JobSerializer
     filterset_class = JobFilterSet
     export_exclude = ("log",)  # a job's whole log is for its page, not a table
