@@ -101,3 +101,22 @@ def test_a_code_twice_in_an_archive_is_refused(labbook_eln, admin_user, tmp_path
     message = assert_refused(_rewrite(labbook_eln, tmp_path / "x.eln", doc=doc), admin_user)
     assert "already exists" in message and "ode" in message
     assert _dataset(doc, "synthesis.Synthesis")  # the archive itself is well formed otherwise
+
+
+@pytest.mark.parametrize(
+    ("genre", "prop"),
+    [
+        ("synthesis.PostTreatment", "volume_added"),
+        ("synthesis.PostTreatment", "batch"),
+        ("devices.Device", "code"),
+    ],
+)
+def test_a_field_the_service_needs_missing_from_an_archive_is_named(
+    labbook_eln, admin_user, tmp_path, genre, prop
+):
+    doc = _doc(labbook_eln)
+    ds = _dataset(doc, genre)
+    gone = _pv(doc, genre, prop)["@id"]
+    ds["variableMeasured"] = [r for r in ds["variableMeasured"] if r["@id"] != gone]
+    message = assert_refused(_rewrite(labbook_eln, tmp_path / "x.eln", doc=doc), admin_user)
+    assert f"refused: {prop}: " in message, message
