@@ -8,7 +8,8 @@ written with COPY), then the particle summaries of the 4,000 analyses through th
 (``manage.py summarise_results``' code, from the particle rows). Then, as a project member (not a
 superuser, so every query carries the project-visibility filter), through the real URL routing,
 serializers and JSON rendering (Django's test client), it prints the median and best of N calls of
-list pages next to the project list's (issue 16's targets: a list page of 50 within 3x of it,
+list pages next to the project list's, each list called alternately with the project list so
+that a loaded machine slows both alike (issue 16's targets: a list page of 50 within 3x of it,
 ``group_by`` over the million particles under 1 s), filtered lists and the comparison endpoint,
 the particle CSV export's rate (target >= 100,000 rows/s, streamed), and the comparison endpoint
 against the same aggregate written as raw SQL over the particle rows, measured alternately.
@@ -16,6 +17,7 @@ against the same aggregate written as raw SQL over the particle rows, measured a
     .venv/bin/python benchmarks/api.py                   # seed (several minutes) and measure
     .venv/bin/python benchmarks/api.py --reuse           # measure on the seeded database
     .venv/bin/python benchmarks/api.py --particles 100000  # a smaller seed, for a quick look
+    .venv/bin/python benchmarks/api.py --reuse --lists-only --repeat 15  # the list pages alone
 
 A database seeded before the summaries existed gets them (the backfill, timed) on ``--reuse``.
 """
@@ -483,7 +485,57 @@ def measure_csv(client, url: str, repeat: int) -> None:
     )
 
 
-def measure(repeat: int) -> None:
+def measure_xlsx(client, url: str, repeat: int) -> None:
+    """Rows per second of an Excel export (written to a temporary file, then sent)."""
+    import openpyxl
+
+    rates = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        r = client.get(url)
+        if r.status_code != 200:
+            raise SystemExit(f"{url}: {r.status_code}")
+        body = b"".join(r.streaming_content)
+        rates.append(time.perf_counter() - t)
+    n_rows = openpyxl.load_workbook(io.BytesIO(body), read_only=True).active.max_row - 1
+    print(
+        f"{url:<58} {n_rows:>9,} rows, {len(body) / 2**20:6.1f} MB: median {n_rows / statistics.median(rates):>9,.0f} rows/s, "
+        f"best {n_rows / min(rates):>9,.0f} rows/s"
+    )
+
+
+def measure_lists(get, lists: list[tuple[str, str]], repeat: int) -> None:
+    """Each list page against the project list (the first of ``lists``), called alternately, so
+    that a machine busy with other work slows both alike; the ratio of the best times is the
+    figure (the median ratio beside it)."""
+    (ref_label, ref_url), others = lists[0], lists[1:]
+    print(
+        f"\n{'request':<58} server time over {repeat} calls, each after a call of the project list"
+        "   x project list (best, median)"
+    )
+    refs = []
+    rows = []
+    for label, url in others:
+        get(ref_url)()
+        get(url)()
+        ref_t, ts = [], []
+        for _ in range(repeat):
+            ref_t += _timed(get(ref_url), 1)
+            ts += _timed(get(url), 1)
+        refs += ref_t
+        rows.append((label, ts, min(ts) / min(ref_t), statistics.median(ts) / statistics.median(ref_t)))
+    print(f"{ref_label:<58} {_fmt(refs)}   1.00x")
+    for label, ts, best, median in rows:
+        flag = "" if best <= 3 else "   over 3x"
+        print(f"{label:<58} {_fmt(ts)}   {best:5.2f}x {median:5.2f}x{flag}")
+    worst = max(rows, key=lambda r: r[2])
+    print(
+        f"  (target: every list page of 50 within 3x of the project list; worst: {worst[0].split('(')[0].strip()} "
+        f"{worst[2]:.2f}x)"
+    )
+
+
+def measure(repeat: int, *, lists_only: bool = False) -> None:
     import json
 
     from django.contrib.auth import get_user_model
@@ -516,6 +568,8 @@ def measure(repeat: int) -> None:
         ("list  blinking analyses (page of 50)", "/api/results/blinking/"),
         ("list  lifetime fits (page of 50)", "/api/results/lifetimes/"),
         ("list  device metrics (page of 50)", "/api/results/device-metrics/"),
+        ("list  devices (page of 50)", "/api/devices/"),
+        ("list  device measurements (page of 50)", "/api/measurements/"),
         ("list  particles (page of 50)", "/api/results/particles/"),
         (
             "list  particles 3 % Cl (lineage filter, page of 50)",
@@ -547,14 +601,9 @@ def measure(repeat: int) -> None:
             "/api/comparisons/?group_by=nominal_cl_percent&edge__lt=1 um",
         ),
     ]
-    print(f"\n{'request':<58} latency over {repeat} calls (after one warm-up)   x project list")
-    ref = None
-    for label, url in lists:
-        get(url)()
-        ts = _timed(get(url), repeat)
-        ref = ref or statistics.median(ts)
-        print(f"{label:<58} {_fmt(ts)}   {statistics.median(ts) / ref:5.2f}x")
-    print("  (target: every list page of 50 within 3x of the project list)")
+    measure_lists(get, lists, repeat)
+    if lists_only:
+        return
 
     get("/api/comparisons/?group_by=nominal_cl_percent")()
     ts = _timed(get("/api/comparisons/?group_by=nominal_cl_percent"), repeat)
@@ -571,6 +620,11 @@ def measure(repeat: int) -> None:
     measure_csv(client, "/api/results/particles/?format=csv", repeat)
     measure_csv(client, "/api/results/particles/?format=csv&treatment_nominal_cl=3&edge__lt=1 um", repeat)
     print("  (target >= 100,000 rows/s)")
+    print("\nother lists as CSV and Excel (every row the filters select; links flattened to codes)")
+    measure_csv(client, "/api/runs/?format=csv", repeat)
+    measure_csv(client, "/api/treatments/?format=csv", repeat)
+    measure_xlsx(client, "/api/treatments/?format=xlsx", repeat)
+    measure_xlsx(client, "/api/results/particles/?format=xlsx&treatment_nominal_cl=3&edge__lt=1 um", 1)
 
     # the comparison endpoint (every treatment: 4,000 groups) against the raw SQL over the particles
     endpoint = get("/api/comparisons/?group_by=treatment")
@@ -597,6 +651,7 @@ def main() -> int:
     p.add_argument("--batches", type=int, default=1000)
     p.add_argument("--particles", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--lists-only", action="store_true", help="only the list pages against the project list")
     args = p.parse_args()
 
     must_seed = _create_database(args.db, reuse=args.reuse)
@@ -644,7 +699,7 @@ def main() -> int:
             counts[table] = cur.fetchone()[0]
     print("rows: " + ", ".join(f"{k.split('_', 1)[1]} {v:,}" for k, v in counts.items()))
     ensure_summaries()
-    measure(args.repeat)
+    measure(args.repeat, lists_only=args.lists_only)
     return 0
 
 
