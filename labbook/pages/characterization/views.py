@@ -126,20 +126,32 @@ JOBS_SHOWN = 50
 
 
 def _jobs(run) -> list:
+    """The run's latest jobs, each with its error naming files (``error_shown``) and, once done,
+    the links to its results (``result_links``)."""
+    from labbook.results.models import BlinkingAnalysis
+
     jobs = list(with_input_names(run.jobs.order_by("-queued_at"))[:JOBS_SHOWN])
+    analyses = {
+        job_id: (a_pk, n)
+        for job_id, a_pk, n in BlinkingAnalysis.objects.filter(run=run).values_list(
+            "job_id", "pk", "n_particles"
+        )
+    }
     for job in jobs:
         job.error_shown = job_error_readable(job)
+        job.result_links = _result_links(run, job, analyses)
     return jobs
 
 
 def _result_links(run, job, analyses: dict[int, tuple[int, int]]) -> list[dict]:
-    """Where a finished job's results are: this page's results, its particles, the job in the API."""
+    """Where a finished job's results are: this page's results (a new load of it: the page that
+    watched the job run has not drawn them), its particles, the job in the API."""
     if job.status != "succeeded":
         return []
     links = [
         {
             "label": "results on this page",
-            "url": reverse("characterization:run-detail", args=[run.pk]) + "#results",
+            "url": f"{reverse('characterization:run-detail', args=[run.pk])}?job={job.pk}#results",
         }
     ]
     if job.pk in analyses:
@@ -155,16 +167,8 @@ def _result_links(run, job, analyses: dict[int, tuple[int, int]]) -> list[dict]:
 def run_jobs(request, pk: int):
     """The run's analysis jobs as JSON for the page's live progress (``pages/jobs.js``): status,
     progress, message, the error naming the file, and links to the results once done."""
-    from labbook.results.models import BlinkingAnalysis
-
     run = get_object_or_404(_runs(request.user), pk=pk)
     jobs = _jobs(run)
-    analyses = {
-        job_id: (a_pk, n)
-        for job_id, a_pk, n in BlinkingAnalysis.objects.filter(run=run).values_list(
-            "job_id", "pk", "n_particles"
-        )
-    }
     body = {
         "run": run.pk,
         "active": any(j.status in ACTIVE for j in jobs),
@@ -180,7 +184,7 @@ def run_jobs(request, pk: int):
                 "message": job.progress_message,
                 "error": job.error_shown,
                 "finished_at": job.finished_at.strftime("%Y-%m-%d %H:%M") if job.finished_at else "",
-                "results": _result_links(run, job, analyses),
+                "results": job.result_links,
             }
             for job in jobs
         ],

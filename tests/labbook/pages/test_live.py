@@ -187,14 +187,14 @@ def test_analysis_progress_moves_on_the_page_without_a_reload(live_server, monke
     simulate.write_movie_tiff(
         movie,
         simulate.simulate_movie(
-            3000, (48, 48), n_particles=4, kinds=("qTSB", "BB"), edge_px=(3,), spacing_px=8, seed=5,
+            8000, (48, 48), n_particles=4, kinds=("qTSB", "BB"), edge_px=(3,), spacing_px=8, seed=5,
             alpha_on=1.0, alpha_off=1.0, mu_on_per_s=0.3, mu_off_per_s=0.3,
         ),
     )  # fmt: skip
     raw = _store(project, movie)
-    # small chunks: the job reports its progress many times while the page watches
+    # small chunks: the job reports its progress many times (at most every 0.5 s) while the page watches
     job = job_submit(
-        kind="blinking", files={"movie": raw}, run=run, user=user, parameters={"chunk_frames": 100}
+        kind="blinking", files={"movie": raw}, run=run, user=user, parameters={"chunk_frames": 25}
     )
     url = live_server.url
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -220,24 +220,37 @@ def test_analysis_progress_moves_on_the_page_without_a_reload(live_server, monke
             worker = _worker()
             # the worker's heartbeat hides the banner, its progress moves the bar: no reload
             page.wait_for_function("() => document.getElementById('no-worker').hidden", timeout=120_000)
-            page.wait_for_function(
-                f"""() => {{
-                    const bar = document.querySelector('{row} [role=progressbar]');
-                    const n = bar ? Number(bar.getAttribute('aria-valuenow')) : 0;
-                    return n > 0 && n < 100;
-                }}""",
-                timeout=180_000,
-            )
-            page.screenshot(path=str(ARTIFACTS / "live-02-run-progress.png"), full_page=True)
-            page.wait_for_function(
-                f"() => document.querySelector('{row}').dataset.status === 'succeeded'", timeout=300_000
-            )
+            try:
+                page.wait_for_function(
+                    f"""() => {{
+                        const tr = document.querySelector('{row}');
+                        const bar = tr.querySelector('[role=progressbar]');
+                        const n = bar ? Number(bar.getAttribute('aria-valuenow')) : 0;
+                        return n > 0 && n < 100 || !['queued', 'running'].includes(tr.dataset.status);
+                    }}""",
+                    timeout=240_000,
+                )
+                page.screenshot(path=str(ARTIFACTS / "live-02-run-progress.png"), full_page=True)
+                page.wait_for_function(
+                    f"() => !['queued', 'running'].includes(document.querySelector('{row}').dataset.status)",
+                    timeout=300_000,
+                )
+            except playwright.Error as exc:
+                fresh = AnalysisJob.objects.get(pk=job.pk)
+                raise AssertionError(
+                    f"{exc}\njob {fresh.status} {fresh.progress}: {fresh.log}\nseen: "
+                    f"{page.evaluate('() => window.__live')}\nworker: {_stop(worker)}"
+                ) from None
+            assert page.get_attribute(row, "data-status") == "succeeded", AnalysisJob.objects.get(
+                pk=job.pk
+            ).log
             live = page.evaluate("() => window.__live")
             assert live["marker"] == "set before the worker started"  # the same page: not reloaded
             seen = live["seen"]
             assert seen[0] == "queued:0" and seen[-1] == "succeeded:-", seen
             percents = [int(s.split(":")[1]) for s in seen if s.startswith("running:")]
-            assert any(0 < p < 100 for p in percents), seen  # progress moved while it ran
+            assert any(0 < p < 100 for p in percents), (seen, AnalysisJob.objects.get(pk=job.pk).log)  # moved
+
             assert percents == sorted(percents), seen  # forward only
             # the results are linked once done
             links = page.locator(f"{row} .job-results a")
@@ -252,6 +265,13 @@ def test_analysis_progress_moves_on_the_page_without_a_reload(live_server, monke
             page.on("request", lambda r: "jobs.json" in r.url and polled.append(r.url))
             page.wait_for_timeout(4000)
             assert polled == []
+
+            # "results on this page" loads the page again, now with the analysis' results
+            page.click(f"{row} .job-results a:text('results on this page')")
+            page.wait_for_url(f"**?job={job.pk}#results")
+            assert page.evaluate("() => window.__live === undefined")  # a new load of the page
+            assert page.inner_text("#results + table tr:nth-child(2) td") == str(n)  # particles
+            assert page.locator(f"{row} .job-results a").count() == 3  # the links, drawn by the server
 
             # a bad file queued while another run's page is open fails live, naming the file
             other = CharacterizationRun.objects.get(code="R-3Cl-BLINK")

@@ -2,7 +2,7 @@
  *
  * A run's page: <table id="jobs" data-poll-url="…/runs/<id>/jobs.json" data-active="1"> with one
  * <tr data-job-id data-status> per job (templates/characterization/job_row.html). While a job is
- * queued or running, the JSON is fetched every 1.5 s and each row's status, progress bar, percent
+ * queued or running, the JSON is fetched every second and each row's status, progress bar, percent
  * and message follow it; a finished job shows the links to its results, a failed one its error
  * (naming the file). Polling stops when no job is active.
  *
@@ -139,7 +139,7 @@
     }
 
     const kick = poll(table.dataset.pollUrl, update, {
-      fast: 1500, slow: 0, start: table.dataset.active === "1",
+      fast: 1000, slow: 0, start: table.dataset.active === "1",
     });
     table.addEventListener("labbook:poll", kick);
   }
