@@ -238,7 +238,9 @@ class PortionSpec:
     code: str
     fraction: float | None = None
     volume_taken: Any = None
-    volume: Any = None  # the portion's own suspension volume (e.g. re-dispersed in 4 mL)
+    # the portion's own suspension volume (e.g. re-dispersed in 4 mL); when not given, what it
+    # took: volume_taken, or fraction x the parent's volume
+    volume: Any = None
 
 
 @transaction.atomic
@@ -248,6 +250,12 @@ def batch_split(*, user, parent: Synthesis, date, portions: Sequence[PortionSpec
         raise ValidationError({"portions": "a split needs at least one portion"})
     made = []
     for spec in portions:
+        volume = spec.volume
+        if volume is None:  # a portion holds what it took of the parent, unless re-dispersed
+            if spec.volume_taken is not None:
+                volume = spec.volume_taken
+            elif spec.fraction is not None and parent.volume is not None:
+                volume = parent.volume * spec.fraction
         child = _create(
             Synthesis,
             project=parent.project,
@@ -256,7 +264,7 @@ def batch_split(*, user, parent: Synthesis, date, portions: Sequence[PortionSpec
             code=spec.code,
             date=date,
             kind=BatchKind.PORTION,
-            volume=spec.volume,
+            volume=volume,
             operator=user,
         )
         _create(
