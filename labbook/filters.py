@@ -107,6 +107,7 @@ class FullTextFilter(django_filters.CharFilter):
         self.search_fields = list(search_fields)
         self.config = config
         kwargs.setdefault("help_text", f"full-text search in {', '.join(self.search_fields)}")
+        kwargs.setdefault("label", "Search")
         super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):

@@ -169,6 +169,8 @@ API_TOKENS_PER_USER = int(os.environ.get("API_TOKENS_PER_USER", "10"))
 DEFAULT_EXCEPTION_REPORTER_FILTER = "labbook.api.exceptions.SecretHidingReporterFilter"
 
 LANGUAGE_CODE = "en-us"
+# Dates as a lab notebook writes them (ISO 8601), on the pages and in the admin (labbook/core/formats)
+FORMAT_MODULE_PATH = ["labbook.core.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

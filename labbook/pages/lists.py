@@ -73,7 +73,8 @@ def filtered_list(
     can_write = writable_projects(request.user).exists()
     context = {
         "title": title,
-        "filter_fields": [fs.form[name] for name in quick if name in fs.form.fields],
+        # the quick filters, and the tag filter (labbook/tagging) wherever the records take tags
+        "filter_fields": [fs.form[name] for name in [*quick, "tag"] if name in fs.form.fields],
         "filter_errors": errors,
         "columns": headers,
         "rows": [_row(obj, row) for obj in page.object_list],
