@@ -44,7 +44,10 @@ def filtered_list(
     fs = filterset_class(request.GET or None, queryset=queryset, request=request)
     errors = {}
     if fs.is_bound and not fs.is_valid():
-        errors = {fs.form.fields[name].label or name if name in fs.form.fields else name: e for name, e in fs.errors.items()}
+        errors = {
+            fs.form.fields[name].label or name if name in fs.form.fields else name: e
+            for name, e in fs.errors.items()
+        }
         qs = queryset.none()  # a wrong filter shows its error and no rows
     else:
         qs = fs.qs if fs.is_bound else queryset

@@ -101,7 +101,9 @@ class Kind:
         for name in self.fields:
             if getattr(self.model._meta.get_field(name), "get_internal_type", lambda: "")() == "DateField":
                 widgets.setdefault(name, forms.DateInput())
-        return modelform_factory(self.model, form=ProjectScopedForm, fields=list(self.fields), widgets=widgets)
+        return modelform_factory(
+            self.model, form=ProjectScopedForm, fields=list(self.fields), widgets=widgets
+        )
 
     @cached_property
     def edit_form_class(self):
@@ -203,7 +205,17 @@ def _kinds() -> None:
             "stocks",
             ChlorideStock,
             synthesis_services.stocks,
-            ("project", "code", "salt", "salt_mass", "salt_amount", "solvent", "solvent_volume", "date", "notes"),
+            (
+                "project",
+                "code",
+                "salt",
+                "salt_mass",
+                "salt_amount",
+                "solvent",
+                "solvent_volume",
+                "date",
+                "notes",
+            ),
             StockFilterSet,
             "api:stock-list",
             columns=("code", "salt", "salt_mass", "solvent", "solvent_volume", "date", "project"),
@@ -265,7 +277,17 @@ def _kinds() -> None:
             "devices",
             Device,
             device_services.devices,
-            ("project", "code", "architecture", "active_area", "layers", "samples", "fabricated_on", "operator", "notes"),
+            (
+                "project",
+                "code",
+                "architecture",
+                "active_area",
+                "layers",
+                "samples",
+                "fabricated_on",
+                "operator",
+                "notes",
+            ),
             DeviceFilterSet,
             "api:device-list",
             detail="devices:device-detail",
@@ -290,7 +312,15 @@ def _kinds() -> None:
             ),
             MeasurementFilterSet,
             "api:measurement-list",
-            columns=("device", "kind", "date", "illumination_power_density", "bias", "light_source", "project"),
+            columns=(
+                "device",
+                "kind",
+                "date",
+                "illumination_power_density",
+                "bias",
+                "light_source",
+                "project",
+            ),
             bulk=("date", "instrument", "light_source", "notes"),
         ),
         Kind(
@@ -401,7 +431,9 @@ def conflict_message(kind: Kind, exc: ConflictError) -> str:
     last = None
     if hasattr(obj, "history"):
         last = obj.history.select_related("history_user").order_by("-history_id").first()
-    who = f" by {last.history_user} at {last.history_date:%Y-%m-%d %H:%M}" if last and last.history_user else ""
+    who = (
+        f" by {last.history_user} at {last.history_date:%Y-%m-%d %H:%M}" if last and last.history_user else ""
+    )
     parts = []
     for name, (_then, now) in sorted(exc.changes.items()):
         try:
@@ -485,7 +517,11 @@ def record_edit(request, slug: str, pk: int):
         except RecordNotFound:
             raise Http404 from None
         else:
-            messages.success(request, f"saved {kind.label} {saved}" + (f": {', '.join(sorted(changes))}" if changes else " (nothing changed)"))
+            messages.success(
+                request,
+                f"saved {kind.label} {saved}"
+                + (f": {', '.join(sorted(changes))}" if changes else " (nothing changed)"),
+            )
             return redirect(kind.detail_url(saved))
     return render(
         request,
@@ -516,9 +552,15 @@ def record_delete(request, slug: str, pk: int):
     if request.method == "POST":
         reason = request.POST.get("reason", "").strip()[:80]
         try:
-            kind.writers.delete(obj, user=request.user, reason=f"page: deleted{': ' + reason if reason else ''}")
+            kind.writers.delete(
+                obj, user=request.user, reason=f"page: deleted{': ' + reason if reason else ''}"
+            )
         except (ProtectedError, RestrictedError) as exc:
-            used = sorted({str(o._meta.verbose_name_plural) for o in exc.protected_objects} if isinstance(exc, ProtectedError) else {str(o._meta.verbose_name_plural) for o in exc.restricted_objects})
+            used = sorted(
+                {str(o._meta.verbose_name_plural) for o in exc.protected_objects}
+                if isinstance(exc, ProtectedError)
+                else {str(o._meta.verbose_name_plural) for o in exc.restricted_objects}
+            )
             error = f"{kind.label} {obj} is still used by {', '.join(used)}: delete or relink those first. Nothing was deleted."
         except ProjectFrozen:
             return refusal(request, obj)
@@ -584,13 +626,24 @@ def record_bulk_edit(request, slug: str):
     except ValidationError as exc:
         messages.error(request, f"bulk edit: {form.fields[name].label}: {'; '.join(exc.messages)}")
         return redirect(back)
-    rows = {o.pk: o for o in visible(kind.model, request.user).select_related("project").filter(pk__in=[p for p, _ in selected])}
+    rows = {
+        o.pk: o
+        for o in visible(kind.model, request.user)
+        .select_related("project")
+        .filter(pk__in=[p for p, _ in selected])
+    }
     try:
         with transaction.atomic():
             for pk, version in selected:
                 if pk not in rows:
                     raise RecordNotFound(pk)
-                kind.writers.update(rows[pk], user=request.user, version=version, reason=f"page: bulk edit of {name}", **{name: value})
+                kind.writers.update(
+                    rows[pk],
+                    user=request.user,
+                    version=version,
+                    reason=f"page: bulk edit of {name}",
+                    **{name: value},
+                )
     except RecordNotFound:
         raise Http404 from None
     except ConflictError as exc:
@@ -637,14 +690,21 @@ def record_detail(request, slug: str, pk: int):
     linked = []
     for rel in kind.model._meta.related_objects:
         accessor = rel.get_accessor_name()
-        if rel.one_to_many and accessor and not accessor.startswith("history") and rel.related_model is not None:
+        if (
+            rel.one_to_many
+            and accessor
+            and not accessor.startswith("history")
+            and rel.related_model is not None
+        ):
             child = kind_of(rel.related_model)
             if child is None:
                 continue
             items = list(getattr(obj, accessor).all()[:50])
             if items:
                 linked.append((child, [(child.detail_url(x), str(x)) for x in items]))
-    return render(request, "records/detail.html", {"kind": kind, "record": obj, "rows": rows, "linked": linked})
+    return render(
+        request, "records/detail.html", {"kind": kind, "record": obj, "rows": rows, "linked": linked}
+    )
 
 
 def urlpatterns_for_kinds() -> list:

@@ -55,7 +55,13 @@ KINDS = (
     Kind(Chemical, "chemical", ("name", "formula", "cas"), ("supplier", "lot"), "records:chemicals-detail"),
     Kind(CharacterizationRun, "run", ("code",), ("instrument", "notes"), "characterization:run-detail"),
     Kind(Device, "device", ("code",), ("architecture", "notes"), "devices:device-detail"),
-    Kind(DeviceMeasurement, "device measurement", (), ("instrument", "light_source", "notes"), "records:measurements-detail"),
+    Kind(
+        DeviceMeasurement,
+        "device measurement",
+        (),
+        ("instrument", "light_source", "notes"),
+        "records:measurements-detail",
+    ),
     Kind(NotebookEntry, "notebook entry", ("title",), ("body",), "notebook:entry-detail"),
     Kind(RawFile, "raw file", ("original_name",), ("description",), None),
 )

@@ -30,7 +30,13 @@ def device_list(request):
         .select_related("project")
         .prefetch_related("samples__treatment"),
         quick=["q", "treatment_nominal_cl", "fabricated_on__gte"],
-        columns=[("code", "code"), ("architecture", "architecture"), ("active area", "active_area"), "made from", ("fabricated on", "fabricated_on")],
+        columns=[
+            ("code", "code"),
+            ("architecture", "architecture"),
+            ("active area", "active_area"),
+            "made from",
+            ("fabricated on", "fabricated_on"),
+        ],
         row=lambda d: (
             reverse("devices:device-detail", args=[d.pk]),
             [

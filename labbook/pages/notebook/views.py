@@ -20,6 +20,7 @@ from labbook.notebook.models import NotebookEntry
 from labbook.pages.lists import filtered_list
 from labbook.pages.notebook.forms import LINKS, AttachForm, EntryCreateForm
 from labbook.pages.notebook.previews import previews_for
+from labbook.pages.records import KINDS, no_project
 from labbook.pages.synthesis.views import add_errors
 from labbook.projects.models import ProjectFrozen, Role
 from labbook.projects.permissions import can_edit, require_role
@@ -48,15 +49,18 @@ def entry_list(request):
             [e.title, e.author or "", e.created_at.strftime("%Y-%m-%d %H:%M"), e.project],
         ),
         actions=[("New entry", reverse("notebook:entry-create"))],
+        kind=KINDS["notebook"],
     )
 
 
 @login_required
 def entry_create(request):
     initial = {name: request.GET.getlist(name) for name in LINKS if name in request.GET}
+    # "new from template" (labbook/recipes) and other links pre-fill the text and the project
+    initial.update({name: request.GET[name] for name in ("project", "title", "body") if name in request.GET})
     form = EntryCreateForm(request.POST or None, request.FILES or None, user=request.user, initial=initial)
     if not form.fields["project"].queryset.exists():  # a viewer everywhere, or every project frozen
-        raise PermissionDenied("writing an entry needs the editor role in a project that is not frozen")
+        return no_project(request, KINDS["notebook"])
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 
 from labbook.pages.forms import ProjectScopedForm
-from labbook.units import QuantityFormField
 from labbook.synthesis.models import PostTreatment, Synthesis
+from labbook.units import QuantityFormField
 
 RECIPE_FIELDS = [
     "pbi2",
@@ -37,7 +37,6 @@ class SynthesisForm(ProjectScopedForm):
         model = Synthesis
         fields = ["project", "code", "date", *RECIPE_FIELDS, "notes"]
         widgets = {"date": forms.DateInput(), "notes": forms.Textarea(attrs={"rows": 3})}
-
 
 
 class TreatmentForm(ProjectScopedForm):

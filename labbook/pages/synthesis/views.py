@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from labbook.pages.lists import filtered_list
 from labbook.pages.forms import writable_projects
+from labbook.pages.lists import filtered_list
 from labbook.pages.records import KINDS, add_errors, no_project, refusal
 from labbook.pages.synthesis.forms import (
     RECIPE_FIELDS,
@@ -73,7 +73,10 @@ def batch_list(request):
                 b.project,
             ],
         ),
-        actions=[("New synthesis", reverse("synthesis:batch-create")), ("Pool batches", reverse("synthesis:batch-pool"))],
+        actions=[
+            ("New synthesis", reverse("synthesis:batch-create")),
+            ("Pool batches", reverse("synthesis:batch-pool")),
+        ],
         kind=KINDS["batches"],
     )
 
@@ -340,7 +343,14 @@ def sample_list(request):
         filterset_class=SampleFilterSet,
         queryset=selectors.sample_list(user=request.user),
         quick=["q", "kind", "treatment_nominal_cl", "batch_date__gte"],
-        columns=[("code", "code"), ("kind", "kind"), ("batch", "batch__code"), "treatment", ("substrate", "substrate"), ("date", "date")],
+        columns=[
+            ("code", "code"),
+            ("kind", "kind"),
+            ("batch", "batch__code"),
+            "treatment",
+            ("substrate", "substrate"),
+            ("date", "date"),
+        ],
         row=lambda s: (
             reverse("synthesis:sample-detail", args=[s.pk]),
             [s.code, s.get_kind_display(), s.batch, s.treatment or "untreated", s.substrate, s.date],
@@ -379,19 +389,26 @@ def batch_split(request, pk: int):
     if request.method == "POST" and form.is_valid() and portions.is_valid():
         specs = [
             services.PortionSpec(
-                code=p["code"], fraction=p.get("fraction"), volume_taken=p.get("volume_taken"), volume=p.get("volume")
+                code=p["code"],
+                fraction=p.get("fraction"),
+                volume_taken=p.get("volume_taken"),
+                volume=p.get("volume"),
             )
             for p in portions.cleaned_data
             if p
         ]
         try:
-            made = services.batch_split(user=request.user, parent=parent, date=form.cleaned_data["date"], portions=specs)
+            made = services.batch_split(
+                user=request.user, parent=parent, date=form.cleaned_data["date"], portions=specs
+            )
         except ValidationError as exc:
             add_errors(form, exc)
         else:
             messages.success(request, f"split {parent.code} into {', '.join(b.code for b in made)}")
             return redirect("synthesis:batch-detail", pk=parent.pk)
-    return render(request, "synthesis/batch_split.html", {"parent": parent, "form": form, "portions": portions})
+    return render(
+        request, "synthesis/batch_split.html", {"parent": parent, "form": form, "portions": portions}
+    )
 
 
 @login_required

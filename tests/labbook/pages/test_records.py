@@ -91,15 +91,51 @@ def test_edit_refusal_by_the_rules_is_a_field_error(editor, series):
 @pytest.mark.parametrize(
     ("slug", "fields", "model"),
     [
-        ("stocks", {"code": "MACl-NEW", "salt": "methylammonium chloride", "salt_mass": "6.8 mg",
-                    "solvent": "ethanol", "solvent_volume": "1 mL", "date": "2026-11-30"}, ChlorideStock),
+        (
+            "stocks",
+            {
+                "code": "MACl-NEW",
+                "salt": "methylammonium chloride",
+                "salt_mass": "6.8 mg",
+                "solvent": "ethanol",
+                "solvent_volume": "1 mL",
+                "date": "2026-11-30",
+            },
+            ChlorideStock,
+        ),
         ("chemicals", {"name": "cesium iodide", "formula": "CsI", "molar_mass": "259.81 g/mol"}, Chemical),
-        ("samples", {"code": "S-NEW", "kind": "film", "batch": "MAPI-221003-P2", "substrate": "glass",
-                     "date": "2026-11-30"}, Sample),
-        ("runs", {"code": "R-NEW-PL", "sample": "S-3Cl-glass", "technique": "pl", "date": "2026-11-30",
-                  "excitation_wavelength": "405 nm"}, CharacterizationRun),
-        ("devices", {"code": "PD-NEW", "architecture": "lateral Au/MAPbI3/Au", "active_area": "0.04 cm^2",
-                     "fabricated_on": "2026-11-30"}, Device),
+        (
+            "samples",
+            {
+                "code": "S-NEW",
+                "kind": "film",
+                "batch": "MAPI-221003-P2",
+                "substrate": "glass",
+                "date": "2026-11-30",
+            },
+            Sample,
+        ),
+        (
+            "runs",
+            {
+                "code": "R-NEW-PL",
+                "sample": "S-3Cl-glass",
+                "technique": "pl",
+                "date": "2026-11-30",
+                "excitation_wavelength": "405 nm",
+            },
+            CharacterizationRun,
+        ),
+        (
+            "devices",
+            {
+                "code": "PD-NEW",
+                "architecture": "lateral Au/MAPbI3/Au",
+                "active_area": "0.04 cm^2",
+                "fabricated_on": "2026-11-30",
+            },
+            Device,
+        ),
     ],
 )
 def test_create_pages_for_every_record_type(editor, series, slug, fields, model):
@@ -109,11 +145,16 @@ def test_create_pages_for_every_record_type(editor, series, slug, fields, model)
     for name, value in list(data.items()):  # choices by their shown name -> pk
         m = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', r.content.decode(), re.S)
         if m and not str(value).isdigit():
-            options = dict((text.strip(), pk) for pk, text in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)<', m.group(1)))
+            options = dict(
+                (text.strip(), pk)
+                for pk, text in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)<', m.group(1))
+            )
             data[name] = next((pk for text, pk in options.items() if text.startswith(value)), value)
     r = editor.post(f"/{slug}/new/", data)
     assert r.status_code == 302, r.content.decode()[:3000]
-    obj = model.objects.get(project=series, **({"code": fields["code"]} if "code" in fields else {"name": fields["name"]}))
+    obj = model.objects.get(
+        project=series, **({"code": fields["code"]} if "code" in fields else {"name": fields["name"]})
+    )
     assert obj.history.first().history_user.username == "scientist"
     assert editor.get(r["Location"]).status_code == 200
 
@@ -122,7 +163,9 @@ def test_measurement_create_from_its_device(editor, series):
     device = Device.objects.get(project=series, code="PD-MAPI-0Cl")
     page = editor.get(reverse("devices:device-detail", args=[device.pk])).content.decode()
     assert f"/measurements/new/?device={device.pk}" in page
-    r = editor.post("/measurements/new/", {"device": device.pk, "kind": "light_iv", "date": "2026-11-30", "bias": "2 V"})
+    r = editor.post(
+        "/measurements/new/", {"device": device.pk, "kind": "light_iv", "date": "2026-11-30", "bias": "2 V"}
+    )
     assert r.status_code == 302, r.content.decode()[:3000]
     m = DeviceMeasurement.objects.filter(device=device).latest("pk")
     assert m.bias.to("V").magnitude == pytest.approx(2.0) and m.project == series
@@ -138,7 +181,10 @@ def test_delete_page_and_a_protected_record(editor, series):
     r = editor.post(f"/runs/{run.pk}/delete/", {"reason": "duplicate run"})
     assert r.status_code == 302
     assert not CharacterizationRun.objects.filter(pk=run.pk).exists()
-    assert CharacterizationRun.history.filter(id=run.pk, history_type="-").first().history_change_reason == "page: deleted: duplicate run"
+    assert (
+        CharacterizationRun.history.filter(id=run.pk, history_type="-").first().history_change_reason
+        == "page: deleted: duplicate run"
+    )
     assert t.pk  # untouched
 
 
@@ -166,7 +212,11 @@ def test_frozen_project_shows_who_froze_it_and_no_write_buttons(editor, series, 
     b = Synthesis.objects.get(project=series, code="MAPI-221003-1")
     page = editor.get(reverse("synthesis:batch-detail", args=[b.pk])).content.decode()
     assert 'id="freeze-banner"' in page and "curator" in page and "paper submitted" in page
-    assert f"/batches/{b.pk}/edit/" not in page and "Clone this batch" not in page and "Split into portions" not in page
+    assert (
+        f"/batches/{b.pk}/edit/" not in page
+        and "Clone this batch" not in page
+        and "Split into portions" not in page
+    )
     r = editor.get(f"/batches/{b.pk}/edit/")
     assert r.status_code == 403 and "paper submitted" in r.content.decode()
     r = editor.get(reverse("synthesis:treatment-create"))  # no broken form: why there is nowhere to write
@@ -176,12 +226,20 @@ def test_frozen_project_shows_who_froze_it_and_no_write_buttons(editor, series, 
 
 def test_split_and_pool_pages(editor, series, scientist):
     parent = services.synthesis_clone(
-        user=scientist, source=Synthesis.objects.get(project=series, code="MAPI-221003-2"), code="FRESH-1", date=dt.date(2026, 11, 30)
+        user=scientist,
+        source=Synthesis.objects.get(project=series, code="MAPI-221003-2"),
+        code="FRESH-1",
+        date=dt.date(2026, 11, 30),
     )
     r = editor.get(f"/batches/{parent.pk}/split/?n=4")
     assert r.status_code == 200 and "FRESH-1-P4" in r.content.decode()
-    data = {"date": "2026-11-30", "portions-TOTAL_FORMS": "4", "portions-INITIAL_FORMS": "0",
-            "portions-MIN_NUM_FORMS": "1", "portions-MAX_NUM_FORMS": "48"}
+    data = {
+        "date": "2026-11-30",
+        "portions-TOTAL_FORMS": "4",
+        "portions-INITIAL_FORMS": "0",
+        "portions-MIN_NUM_FORMS": "1",
+        "portions-MAX_NUM_FORMS": "48",
+    }
     for i in range(4):
         data[f"portions-{i}-code"] = f"NEW-P{i + 1}"
         data[f"portions-{i}-fraction"] = "0.25"
@@ -200,7 +258,9 @@ def test_split_and_pool_pages(editor, series, scientist):
     )
     assert r.status_code == 302, r.content.decode()[:3000]
     pool = Synthesis.objects.get(project=series, code="POOL-NEW")
-    assert pool.kind == "pool" and {link.parent_id for link in pool.parent_links.all()} == {k.pk for k in kids[:2]}
+    assert pool.kind == "pool" and {link.parent_id for link in pool.parent_links.all()} == {
+        k.pk for k in kids[:2]
+    }
 
 
 def test_bulk_edit_all_or_nothing(editor, series):
@@ -208,16 +268,29 @@ def test_bulk_edit_all_or_nothing(editor, series):
     listing = editor.get(reverse("synthesis:treatment-list")).content.decode()
     keys = re.findall(r'name="rows" value="([0-9]+:[0-9]+)"', listing)
     assert len(keys) == len(rows)
-    r = editor.post("/treatments/bulk-edit/", {"rows": keys, "field": "stirring_time", "value": "5 min", "next": "/treatments/"})
+    r = editor.post(
+        "/treatments/bulk-edit/",
+        {"rows": keys, "field": "stirring_time", "value": "5 min", "next": "/treatments/"},
+    )
     assert r.status_code == 302
-    assert {t.stirring_time.to("s").magnitude for t in PostTreatment.objects.filter(project=series)} == {300.0}
+    assert {t.stirring_time.to("s").magnitude for t in PostTreatment.objects.filter(project=series)} == {
+        300.0
+    }
     # the same selection again is stale now: nothing saved
-    r = editor.post("/treatments/bulk-edit/", {"rows": keys, "field": "stirring_time", "value": "7 min"}, follow=True)
+    r = editor.post(
+        "/treatments/bulk-edit/", {"rows": keys, "field": "stirring_time", "value": "7 min"}, follow=True
+    )
     assert "Nothing was saved" in r.content.decode()
-    assert {t.stirring_time.to("s").magnitude for t in PostTreatment.objects.filter(project=series)} == {300.0}
-    r = editor.post("/treatments/bulk-edit/", {"rows": keys[:1], "field": "stirring_time", "value": "5 kg"}, follow=True)
+    assert {t.stirring_time.to("s").magnitude for t in PostTreatment.objects.filter(project=series)} == {
+        300.0
+    }
+    r = editor.post(
+        "/treatments/bulk-edit/", {"rows": keys[:1], "field": "stirring_time", "value": "5 kg"}, follow=True
+    )
     assert "bulk edit" in r.content.decode()
-    r = editor.post("/treatments/bulk-edit/", {"rows": keys[:1], "field": "project", "value": "1"}, follow=True)
+    r = editor.post(
+        "/treatments/bulk-edit/", {"rows": keys[:1], "field": "project", "value": "1"}, follow=True
+    )
     assert "choose one of" in r.content.decode()
 
 
@@ -271,13 +344,27 @@ def test_every_kind_edit_page_opens_and_saves(editor, series):
         r = editor.get(f"/{slug}/{obj.pk}/edit/")
         assert r.status_code == 200, slug
         data = _form_values(r.content.decode())
-        for name, body in re.findall(r'<select name="([^"]+)"[^>]*multiple[^>]*>(.*?)</select>', r.content.decode(), re.S):
+        for name, body in re.findall(
+            r'<select name="([^"]+)"[^>]*multiple[^>]*>(.*?)</select>', r.content.decode(), re.S
+        ):
             data[name] = re.findall(r'<option value="([^"]*)"[^>]*selected', body)
         data["notes"] = "checked on the page"
         if slug == "notebook":
             data["body"] = "checked on the page"
         r = editor.post(f"/{slug}/{obj.pk}/edit/", data)
-        assert r.status_code == 302, (slug, re.findall(r'<ul class="errorlist">(.*?)</ul>', r.content.decode()))
+        assert r.status_code == 302, (
+            slug,
+            re.findall(r'<ul class="errorlist">(.*?)</ul>', r.content.decode()),
+        )
         obj.refresh_from_db()
         assert obj.version >= 2, slug
         assert editor.get(f"/{slug}/{obj.pk}/history/").status_code == 200
+
+
+def test_new_entry_from_get_parameters_and_no_broken_form_when_frozen(editor, series):
+    r = editor.get(f"/notebook/new/?project={series.pk}&title=Washing+test&body=CH~3~NH~3~PbI~3~")
+    html = r.content.decode()
+    assert r.status_code == 200 and 'value="Washing test"' in html and "CH~3~NH~3~PbI~3~" in html
+    project_freeze(project=series, user=UserFactory(username="boss", is_superuser=True), reason="audit")
+    r = editor.get("/notebook/new/")
+    assert r.status_code == 403 and "audit" in r.content.decode()
