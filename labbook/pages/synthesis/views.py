@@ -243,6 +243,7 @@ def treatment_detail(request, pk: int):
             ],
             "samples": t.samples.all(),
             "entries": t.entries.all()[:20],
+            "can_write": can_edit(request.user, t),
         },
     )
 
