@@ -1,7 +1,10 @@
-"""The delete doors of the one test matrix (issue 12), shared by the synthesis and the records
-matrices: the API's DELETE, the admin's delete page and its "delete selected" action. Each returns
-one answer, "ok", "forbidden", "not found" or "refused" (the action: nothing deleted, no 4xx), and
-checks that a refused delete deleted nothing and an accepted one left who did it in the history."""
+"""Doors of the one test matrix (issue 12) shared by the synthesis and the records matrices.
+
+Deletes: the API's DELETE, the admin's delete page and its "delete selected" action, and the bench
+pages' ``/<records>/<id>/delete/``. Updates through the bench pages' ``/<records>/<id>/edit/``.
+Each returns one answer, "ok", "forbidden", "not found" or "refused" (the action: nothing deleted,
+no 4xx), and a delete checks that a refused one deleted nothing and an accepted one left who did it
+in the history."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from django.urls import reverse
 
 from tests.labbook.synthesis.conftest import api_client
 
-DELETE_DOORS = ["api", "admin", "action"]
+DELETE_DOORS = ["api", "admin", "action", "page"]
 
 
 def expected_delete(role: str, frozen: bool, door: str) -> str:
@@ -28,7 +31,7 @@ def _answer(obj, status: int, user) -> str:
         last = model.history.filter(id=obj.pk).first()  # who deleted it, in the history
         assert last.history_type == "-" and last.history_user == user
         return "ok"
-    assert status in (200, 302, 403, 404), status  # never a 500
+    assert status in (200, 302, 403, 404, 409), status  # never a 500
     return {403: "forbidden", 404: "not found"}.get(status, "refused")
 
 
@@ -53,3 +56,41 @@ def delete_by_action(client, page: str, obj, user) -> str:
     )
     answer = _answer(obj, r.status_code, user)
     return "refused" if answer != "ok" else answer
+
+
+def delete_by_page(client, slug: str, obj, user) -> str:
+    """The bench page's delete button (``/<records>/<id>/delete/``, POST)."""
+    client.force_login(user)
+    r = client.post(reverse(f"records:{slug}-delete", args=[obj.pk]))
+    return _answer(obj, r.status_code, user)
+
+
+def page_form_data(client, slug: str, obj, user) -> dict:
+    """The POST data of a record's bench edit page as rendered for ``user`` (with its version)."""
+    client.force_login(user)
+    r = client.get(reverse(f"records:{slug}-edit", args=[obj.pk]))
+    assert r.status_code == 200
+    out = {}
+    for bf in r.context["form"]:
+        if bf.field.disabled:
+            continue
+        value = bf.value()
+        if value is None:
+            value = ""
+        elif hasattr(value, "units"):  # a pint quantity: as a person types it
+            value = bf.field.widget.format_value(value)
+        elif isinstance(value, bool):
+            if not value:
+                continue
+            value = "on"
+        out[bf.html_name] = value
+    return out
+
+
+def update_by_page(client, slug: str, obj, user, data: dict, change: dict) -> str:
+    """The bench page's edit form (``/<records>/<id>/edit/``, POST), saved with ``change``."""
+    client.force_login(user)
+    r = client.post(reverse(f"records:{slug}-edit", args=[obj.pk]), {**data, **change})
+    if r.status_code == 200 and r.context and r.context.get("form") is not None:
+        return f"form errors {r.context['form'].errors.as_json()}"
+    return {302: "ok", 403: "forbidden", 404: "not found"}.get(r.status_code, f"{r.status_code}")

@@ -81,9 +81,13 @@ def _by_admin(client, page, obj, user, change) -> str:
     return {302: "ok", 403: "forbidden", 404: "not found"}.get(r.status_code, f"{r.status_code}")
 
 
+#: the bench pages' URL prefix of each record type (/runs/7/edit/); raw files have no edit page
+PAGES = {"run": "runs", "device": "devices", "measurement": "measurements", "entry": "notebook"}
+_page_forms: dict[str, dict] = {}
+
 DOORS = [  # raw files are not changed through the API (uploads are: see test_uploads.py)
-    (name, door) for name in RECORDS for door in ("services", "api", "admin")
-    if not (door == "api" and RECORDS[name][2] is None)
+    (name, door) for name in RECORDS for door in ("services", "api", "admin", "page")
+    if not (door == "api" and RECORDS[name][2] is None) and not (door == "page" and name not in PAGES)
 ]  # fmt: skip
 
 
@@ -98,6 +102,8 @@ def test_every_door_gives_the_same_answer(client, ids, series, users, name, door
         _admin_forms[page] = admin_page(
             client, users["admin"], reverse(f"admin:{page}_change", args=[obj.pk])
         )
+    if door == "page" and name not in _page_forms:  # the same, on the bench page
+        _page_forms[name] = doors.page_form_data(client, PAGES[name], obj, users["admin"])
     if frozen:
         freeze(series)
         obj = model.objects.get(pk=obj.pk)
@@ -106,6 +112,8 @@ def test_every_door_gives_the_same_answer(client, ids, series, users, name, door
         got = _by_service(writers, obj, user, change)
     elif door == "api":
         got = _by_api(path, obj, user, change)
+    elif door == "page":
+        got = doors.update_by_page(client, PAGES[name], obj, user, _page_forms[name], change)
     else:
         got = _by_admin(client, page, obj, user, change)
     assert got == _expected(role, frozen)
@@ -289,9 +297,9 @@ def test_a_measurement_is_added_on_its_devices_admin_page(client, ids, series, e
 
 
 # --- deletes: the same matrix, the same answers ----------------------------------------------------
-DELETES = [  # raw files are not deleted through the API (it lists and uploads them)
+DELETES = [  # raw files are not deleted through the API (it lists and uploads them) nor a bench page
     (name, door) for name in RECORDS for door in doors.DELETE_DOORS
-    if not (door == "api" and RECORDS[name][2] is None)
+    if not (door == "api" and RECORDS[name][2] is None) and not (door == "page" and name not in PAGES)
 ]  # fmt: skip
 
 
@@ -308,6 +316,8 @@ def test_every_door_gives_the_same_answer_to_a_delete(client, ids, series, users
         got = doors.delete_by_api(path, obj, user)
     elif door == "admin":
         got = doors.delete_by_admin(client, page, obj, user)
+    elif door == "page":
+        got = doors.delete_by_page(client, PAGES[name], obj, user)
     else:
         got = doors.delete_by_action(client, page, obj, user)
     assert got == doors.expected_delete(role, frozen, door)

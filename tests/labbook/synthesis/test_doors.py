@@ -312,10 +312,18 @@ def _by_admin(client, name, obj, user) -> str:
     return {302: "ok", 403: "forbidden", 404: "not found"}.get(r.status_code, f"{r.status_code}")
 
 
+#: the bench pages' URL prefix of each record type (/treatments/7/edit/); a lineage link has none
+PAGES = {"batch": "batches", "stock": "stocks", "treatment": "treatments", "sample": "samples"}
+_page_forms: dict[str, dict] = {}
+UPDATES = [
+    (name, door) for name in RECORDS for door in ("services", "api", "admin", "page")
+    if not (door == "page" and name not in PAGES)
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("frozen", [False, True], ids=["open", "frozen"])
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("door", ["services", "api", "admin"])
-@pytest.mark.parametrize("name", list(RECORDS))
+@pytest.mark.parametrize(("name", "door"), UPDATES)
 def test_every_door_gives_the_same_answer(client, series, users, name, door, role, frozen):
     model, lookup, path, service = RECORDS[name]
     obj = model.objects.get(project=series, **lookup)
@@ -325,6 +333,8 @@ def test_every_door_gives_the_same_answer(client, series, users, name, door, rol
         _admin_forms[name] = admin_page(
             client, users["admin"], reverse(f"admin:{page}_change", args=[pk_of(obj)])
         )
+    if door == "page" and name not in _page_forms:  # the same, on the bench page
+        _page_forms[name] = doors.page_form_data(client, PAGES[name], obj, users["admin"])
     if frozen:
         Project.objects.filter(pk=series.pk).update(frozen_at=timezone.now(), freeze_reason="published")
         obj = model.objects.get(pk=obj.pk)
@@ -333,6 +343,8 @@ def test_every_door_gives_the_same_answer(client, series, users, name, door, rol
         got = _by_service(service, obj, user, change)
     elif door == "api":
         got = _by_api(path, obj, user, change)
+    elif door == "page":
+        got = doors.update_by_page(client, PAGES[name], obj, user, _page_forms[name], change)
     else:
         got = _by_admin(client, name, obj, user)
     assert got == _expected(role, frozen)
@@ -406,8 +418,9 @@ def _delete_link_inline(client, link, user, data) -> str:
     return doors._answer(link, r.status_code, user)
 
 
-DELETES = [  # a lineage link has no admin page of its own, so no change list action either
-    (name, door) for name in RECORDS for door in doors.DELETE_DOORS if not (name == "link" and door == "action")
+DELETES = [  # a lineage link has no admin or bench page of its own: no action, no page door
+    (name, door) for name in RECORDS for door in doors.DELETE_DOORS
+    if not (name == "link" and door in ("action", "page"))
 ]  # fmt: skip
 
 
@@ -426,6 +439,8 @@ def test_every_door_gives_the_same_answer_to_a_delete(client, series, users, nam
     user = users[role]
     if door == "api":
         got = doors.delete_by_api(path, obj, user)
+    elif door == "page":
+        got = doors.delete_by_page(client, PAGES[name], obj, user)
     elif name == "link":
         got = _delete_link_inline(client, obj, user, inline)
     else:
