@@ -25,9 +25,8 @@ CLICK = (
 )
 
 
-def test_a_logged_in_member_downloads_csv_and_excel_in_chromium(live_server, settings, monkeypatch):
+def test_a_logged_in_member_downloads_csv_and_excel_in_chromium(live_server, monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    settings.ROOT_URLCONF = "labbook.urls"  # the whole site: its login page and the API
     owner = UserFactory(username="owner")
     project = load_paper_series(user=owner, with_files=False)
     viewer = UserFactory(username="bench-viewer")
