@@ -302,6 +302,7 @@ def test_analysis_progress_moves_on_the_page_without_a_reload(live_server, monke
                 assert worker.returncode == 0, out
         # the worker stopped cleanly (its heartbeat row removed): the dashboard says so within a poll
         page.wait_for_function("() => !document.getElementById('no-worker').hidden", timeout=30_000)
+        assert page.inner_text("#no-worker").startswith("No analysis worker is running")
         assert "No job worker" in page.inner_text("#worker-status")
         console.check("dashboard after the worker stopped")
         browser.close()

@@ -10,8 +10,8 @@
  * worker is alive, the counts of queued, running and failed jobs, and the active jobs' progress,
  * every 2 s while jobs are active and every 10 s otherwise.
  *
- * The worker banner (#no-worker, templates/pages/worker_banner.html) is shown or hidden with the
- * answer's workers_alive. A request that fails waits longer before the next (up to 15 s); an
+ * The worker banner (#no-worker, templates/pages/worker_banner.html; empty and hidden when the page
+ * was drawn with a worker alive) is shown or hidden with the answer's workers_alive. A request that fails waits longer before the next (up to 15 s); an
  * answer that is not JSON (logged out, gone) stops the polling quietly. No inline script: the
  * pages' Content-Security-Policy runs only scripts from 'self' (and nonce'd Bokeh embeds).
  */
@@ -80,7 +80,12 @@
 
   function workerBanner(alive) {
     const banner = document.getElementById("no-worker");
-    if (banner) banner.hidden = alive > 0;
+    if (!banner) return;
+    if (!alive && !banner.textContent) { // drawn while a worker was alive: the words come from here
+      banner.append("No analysis worker is running; queued analyses will wait. Start one with ",
+                    node("code", {}, "manage.py jobs_worker"), ".");
+    }
+    banner.hidden = alive > 0;
   }
 
   // --- a run's page ----------------------------------------------------------------------------
