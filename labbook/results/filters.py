@@ -148,7 +148,21 @@ class _XRDMeta:
     fields = lookups_for(XRDResult, *RESULT_FIELDS, "run", "mapbi3_detected", "mapbcl3_detected")
 
 
-ParticleFilterSet = _with_lineage("ParticleFilterSet", LabFilterSet, "analysis__run", _ParticleMeta)
+#: the blinking classes (analysis/blinking/classes.py), offered as choices on the pages and in the schema
+TRACE_CLASSES = [
+    ("BB", "BB: bleaching and blinking"),
+    ("BBB", "BBB: brightening, then bleaching and blinking"),
+    ("MSB", "MSB: multi-state blinking"),
+    ("PEB", "PEB: photo-enhancement and blinking"),
+    ("qTSB", "qTSB: quasi two-state blinking"),
+]
+
+
+class _ParticleBase(LabFilterSet):
+    trace_class = django_filters.ChoiceFilter(choices=TRACE_CLASSES, label="class")
+
+
+ParticleFilterSet = _with_lineage("ParticleFilterSet", _ParticleBase, "analysis__run", _ParticleMeta)
 BlinkingAnalysisFilterSet = _with_lineage("BlinkingAnalysisFilterSet", LabFilterSet, "run", _BlinkingMeta)
 LifetimeFitFilterSet = _with_lineage("LifetimeFitFilterSet", LabFilterSet, "run", _LifetimeMeta)
 SpectrumResultFilterSet = _with_lineage("SpectrumResultFilterSet", LabFilterSet, "run", _SpectrumMeta)
