@@ -155,7 +155,9 @@ def test_lists_use_the_api_filters(client_in, series):
     )
     assert len(codes) == 2  # 9 and 17 %
     r = client_in.get(reverse("synthesis:treatment-list"), {"cl_to_i__gte": "5 mg"})
-    assert r.status_code == 200 and r.context["filter_errors"] and r.context["rows"] == []  # no unfiltered rows
+    assert (
+        r.status_code == 200 and r.context["filter_errors"] and r.context["rows"] == []
+    )  # no unfiltered rows
     r = client_in.get(reverse("synthesis:batch-list"), {"kind": "portion"})
     assert len(r.context["rows"]) == 4
     for name in ["synthesis:sample-list", "characterization:run-list", "devices:device-list",

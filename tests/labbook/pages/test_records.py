@@ -197,7 +197,9 @@ def test_viewers_see_no_write_buttons_and_are_refused(client, series):
     assert 'id="tags"' in page and "Add a tag" not in page and "Add a note" not in page
     b = Synthesis.objects.get(project=series, code="MAPI-221003-1")
     page = client.get(reverse("synthesis:batch-detail", args=[b.pk])).content.decode()
-    assert "Treat a portion" not in page and "Clone this batch" not in page and "Split into portions" not in page
+    assert (
+        "Treat a portion" not in page and "Clone this batch" not in page and "Split into portions" not in page
+    )
     assert client.get(f"/treatments/{t.pk}/edit/").status_code == 403
     assert client.post(f"/treatments/{t.pk}/delete/").status_code == 403
     assert client.get("/stocks/new/").status_code == 403
