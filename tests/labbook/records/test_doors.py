@@ -1,7 +1,8 @@
 """Issue 12 for runs, devices, measurements, notebook entries and raw files: one write path beneath
-every door. The services, the API, the admin and the pages give the same answer for every record,
-role and frozen state, and a refused write changes nothing; links never cross projects, whatever
-the door, with the same message; updates need the version they are based on."""
+every door. The services, the API, the admin and the bench pages give the same answer to an update
+and a delete of every record, role and frozen state, and a refused write changes nothing; links
+never cross projects, whatever the door, with the same message; updates need the version they are
+based on, and a stale admin inline row is a conflict."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""Issue 12: one write path beneath every door. The API, the admin and the services give the same
-answer for every synthesis record, role and frozen state; upstream edits refresh downstream Cl:I
-whatever the door; the admin's inlines save; absurd records are refused with the same message."""
+"""Issue 12: one write path beneath every door. The services, the API, the admin and the bench pages
+give the same answer to an update and a delete of every synthesis record, for every role and frozen
+state (the .eln import, the fifth door, in tests/labbook/archives/test_eln_services.py); upstream
+edits refresh downstream Cl:I whatever the door; the admin's inlines save, and a stale inline row
+is a conflict; absurd records are refused with the same message."""
 
 from __future__ import annotations
 
