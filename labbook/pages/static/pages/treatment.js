@@ -9,6 +9,9 @@
   const names = ["batch", "stock", "volume_added", "suspension_volume", "date"];
   let timer = null;
   let seq = 0;
+  let lastQuery = null;
+  let submitted = false;
+  form.addEventListener("submit", () => { submitted = true; clearTimeout(timer); });
   function show(data) {
     if (data.error) {
       out.innerHTML = "";
@@ -33,12 +36,18 @@
     }
   }
   function update() {
+    if (submitted) return;  // the page is leaving: no request to be aborted
     const params = new URLSearchParams();
     for (const n of names) {
       const el = form.elements[n];
       if (el) params.set(n, el.value);
     }
     if (form.dataset.treatment) params.set("treatment", form.dataset.treatment);
+    // the same values as the last request: nothing to ask (the "change" a click on Save fires when
+    // it takes the focus would otherwise start a request that the page's navigation then aborts)
+    const query = params.toString();
+    if (query === lastQuery) return;
+    lastQuery = query;
     const mine = ++seq;
     fetch(form.dataset.deriveUrl + "?" + params.toString(), { credentials: "same-origin" })
       .then((r) => r.json())
