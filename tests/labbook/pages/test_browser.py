@@ -3,21 +3,15 @@ and a treatment through the forms and watch the derived values appear, open the 
 particle page and check that every Bokeh plot rendered, with no console error, no failed request and
 no request to any host but the test server. Screenshots go to test-artifacts/ (look at them)."""
 
-from pathlib import Path
-from urllib.parse import urlsplit
-
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from labbook.characterization.models import CharacterizationRun
 from labbook.results.models import Particle
 from labbook.synthesis.models import Chemical, PostTreatment, Synthesis
-from tests.labbook.browser import ARGS, CHROMIUM, require_chromium
+from tests.labbook.browser import ARGS, ARTIFACTS, CHROMIUM, Console, require_chromium
 from tests.labbook.factories import UserFactory
 from tests.labbook.pages.conftest import PASSWORD, analysed_series
-
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "pages"
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-test.txt")
 require_chromium()
@@ -25,27 +19,9 @@ require_chromium()
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-class Watch:
-    """Console errors, failed requests, HTTP errors and any request to a host that is not the server."""
-
-    def __init__(self, page, server_url: str):
-        self.host = urlsplit(server_url).hostname
-        self.errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
-        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url} {r.failure}"))
-        page.on("response", lambda r: r.status >= 400 and self.errors.append(f"HTTP {r.status}: {r.url}"))
-        page.on("request", self._request)
-
-    def _request(self, request):
-        parts = urlsplit(request.url)
-        if parts.scheme in ("data", "blob", "about"):
-            return
-        if parts.hostname not in {self.host, "localhost", "127.0.0.1"}:
-            self.errors.append(f"network: {request.url}")
-
-    def check(self, where: str):
-        assert not self.errors, f"{where}: {self.errors}"
+def Watch(page, server_url: str) -> Console:
+    """Console errors (not warnings), failed requests, HTTP errors, requests to other hosts."""
+    return Console(page, server_url, warnings=False)
 
 
 def _bokeh_rendered(page, expected: int, timeout: float = 30_000) -> int:

@@ -24,9 +24,17 @@ from labbook.demo import load_paper_series
 from labbook.jobs.models import AnalysisJob, WorkerHeartbeat
 from labbook.projects.models import Membership, Role
 from labbook.synthesis.models import PostTreatment, Synthesis
-from tests.labbook.browser import ARGS, CHROMIUM, require_chromium
+from tests.labbook.browser import (
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    Console,
+    log_in,
+    require_chromium,
+    start_worker,
+    stop_worker,
+)
 from tests.labbook.factories import UserFactory
-from tests.labbook.pages.test_live import ARTIFACTS, Console, _stop, _worker, log_in
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-test.txt")
 require_chromium()
@@ -181,7 +189,7 @@ def test_the_day_of_a_chemist(live_server, monkeypatch, tmp_path):
         page.wait_for_selector(row)
         _shot(page, 8, "movie-attached")
         try:
-            worker = _worker()
+            worker = start_worker()
             page.wait_for_function(
                 f"() => ['running', 'succeeded'].includes(document.querySelector('{row}').dataset.status)",
                 timeout=180_000,
@@ -192,7 +200,7 @@ def test_the_day_of_a_chemist(live_server, monkeypatch, tmp_path):
             )
         finally:
             if worker is not None:
-                out = _stop(worker)
+                out = stop_worker(worker)
                 assert worker.returncode == 0, out
         _shot(page, 10, "analysis-done")
 

@@ -11,16 +11,9 @@ alive. Screenshots in test-artifacts/pages/.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 
 from analysis import simulate
@@ -29,88 +22,21 @@ from labbook.demo import load_paper_series
 from labbook.files.services import raw_file_store
 from labbook.jobs.models import AnalysisJob, WorkerHeartbeat
 from labbook.jobs.services import job_submit
-from tests.labbook.browser import ARGS, CHROMIUM, require_chromium
+from tests.labbook.browser import (
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    Console,
+    log_in,
+    require_chromium,
+    start_worker,
+    stop_worker,
+)
 from tests.labbook.factories import UserFactory
-from tests.labbook.pages.conftest import PASSWORD
-
-ROOT = Path(settings.BASE_DIR)
-ARTIFACTS = ROOT / "test-artifacts" / "pages"
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-test.txt")
 require_chromium()
-
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-class Console:
-    """Console errors, page errors, failed requests, HTTP errors, requests to other hosts."""
-
-    def __init__(self, page, server_url: str):
-        self.host = urlsplit(server_url).hostname
-        self.errors: list[str] = []
-        page.on(
-            "console", lambda m: m.type in ("error", "warning") and self.errors.append(f"console: {m.text}")
-        )
-        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url} {r.failure}"))
-        page.on("response", lambda r: r.status >= 400 and self.errors.append(f"HTTP {r.status}: {r.url}"))
-        page.on("request", self._request)
-
-    def _request(self, request):
-        parts = urlsplit(request.url)
-        if parts.scheme not in ("data", "blob", "about") and parts.hostname not in {
-            self.host,
-            "localhost",
-            "127.0.0.1",
-        }:
-            self.errors.append(f"network: {request.url}")
-
-    def check(self, where: str):
-        assert not self.errors, f"{where}: {self.errors}"
-
-
-def log_in(page, url: str, username: str) -> None:
-    page.goto(f"{url}{reverse('pages:dashboard')}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("text=Recent batches")
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def _worker() -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "JOB_HEARTBEAT_S": "0.5",
-        "DEBUG": "0",
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "jobs_worker", "--interval", "0.2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _stop(proc: subprocess.Popen) -> str:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        out, _ = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return out
 
 
 def _store(project, path: Path):
@@ -217,7 +143,7 @@ def test_analysis_progress_moves_on_the_page_without_a_reload(live_server, monke
         assert page.get_attribute(row, "data-status") == "queued"
         page.evaluate(WATCH_ROW, job.pk)
         try:
-            worker = _worker()
+            worker = start_worker()
             # the worker's heartbeat hides the banner, its progress moves the bar: no reload
             page.wait_for_function("() => document.getElementById('no-worker').hidden", timeout=120_000)
             try:
@@ -239,7 +165,7 @@ def test_analysis_progress_moves_on_the_page_without_a_reload(live_server, monke
                 fresh = AnalysisJob.objects.get(pk=job.pk)
                 raise AssertionError(
                     f"{exc}\njob {fresh.status} {fresh.progress}: {fresh.log}\nseen: "
-                    f"{page.evaluate('() => window.__live')}\nworker: {_stop(worker)}"
+                    f"{page.evaluate('() => window.__live')}\nworker: {stop_worker(worker)}"
                 ) from None
             assert page.get_attribute(row, "data-status") == "succeeded", AnalysisJob.objects.get(
                 pk=job.pk
@@ -298,7 +224,7 @@ def test_analysis_progress_moves_on_the_page_without_a_reload(live_server, monke
             console.check("dashboard")
         finally:
             if worker is not None:
-                out = _stop(worker)
+                out = stop_worker(worker)
                 assert worker.returncode == 0, out
         # the worker stopped cleanly (its heartbeat row removed): the dashboard says so within a poll
         page.wait_for_function("() => !document.getElementById('no-worker').hidden", timeout=30_000)

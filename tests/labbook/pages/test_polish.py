@@ -6,10 +6,8 @@ explained, legends outside the data in Cl:I order, and the pages usable on a pho
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
 from labbook.characterization.models import CharacterizationRun
@@ -17,11 +15,16 @@ from labbook.characterization.services import run_create
 from labbook.pages import comparison, plots
 from labbook.synthesis.models import PostTreatment, Sample
 from labbook.units import THIN
-from tests.labbook.browser import ARGS, CHROMIUM, require_chromium
+from tests.labbook.browser import (
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    Console,
+    log_in,
+    require_chromium,
+)
 from tests.labbook.pages.conftest import analysed_series
-from tests.labbook.pages.test_live import Console, log_in
 
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "pages"
 OUTSIDE = {"below", "below_horizontal", "right"}
 
 
