@@ -155,13 +155,13 @@ def test_the_day_of_a_chemist(live_server, monkeypatch, tmp_path):
         page.fill("#id_volume_added", f"{doubled:.4g} uL")
         page.wait_for_function("(b) => document.getElementById('derived-cl')?.textContent !== b", arg=before)
         assert page.inner_text("#derived-cl").startswith("18"), page.inner_text("#derived-cl")
-        _shot(page, 6, "volume-corrected-live")
+        _shot(page, 7, "volume-corrected-live")
         page.click("form.record button[type=submit]")
         page.wait_for_selector("text=saved post treatment")
         t9.refresh_from_db()
         assert t9.cl_to_i.to("percent").magnitude == pytest.approx(18, abs=0.1)
         assert "18" in page.inner_text("table.kv")
-        _shot(page, 7, "volume-corrected-saved")
+        _shot(page, 8, "volume-corrected-saved")
 
         # 6. a sample and a blinking run of the 9 % portion, attach a movie, watch the analysis
         page.goto(f"{url}/samples/new/?batch={t9.batch_id}&treatment={t9.pk}")
@@ -187,14 +187,14 @@ def test_the_day_of_a_chemist(live_server, monkeypatch, tmp_path):
         job = AnalysisJob.objects.filter(run=run).latest("pk")
         row = f'#jobs tr[data-job-id="{job.pk}"]'
         page.wait_for_selector(row)
-        _shot(page, 8, "movie-attached")
+        _shot(page, 9, "movie-attached")
         try:
             worker = start_worker()
             page.wait_for_function(
                 f"() => ['running', 'succeeded'].includes(document.querySelector('{row}').dataset.status)",
                 timeout=180_000,
             )
-            _shot(page, 9, "analysis-running")
+            _shot(page, 10, "analysis-running")
             page.wait_for_function(
                 f"() => document.querySelector('{row}').dataset.status === 'succeeded'", timeout=300_000
             )
@@ -202,19 +202,19 @@ def test_the_day_of_a_chemist(live_server, monkeypatch, tmp_path):
             if worker is not None:
                 out = stop_worker(worker)
                 assert worker.returncode == 0, out
-        _shot(page, 10, "analysis-done")
+        _shot(page, 11, "analysis-done")
 
         # 7. find the batch from the search box
         page.fill("header form.search input[name=q]", CODE)
         page.press("header form.search input[name=q]", "Enter")
         page.wait_for_selector(f"a:has-text('{CODE}')")
-        _shot(page, 11, "search")
+        _shot(page, 12, "search")
         page.click(f"td a:text-is('{CODE}')")
         page.wait_for_selector(f"h1:has-text('Batch {CODE}')")
 
         # 8. export the treatments as CSV and Excel (every row, units in the headers)
         page.goto(f"{url}/treatments/?made_from={batch.pk}")
-        _shot(page, 12, "treatments-list")
+        _shot(page, 13, "treatments-list")
         with page.expect_download() as download:
             page.click("a.export:has-text('CSV')")
         rows = list(csv.reader(io.StringIO(open(download.value.path(), encoding="utf-8-sig").read())))
@@ -234,7 +234,7 @@ def test_the_day_of_a_chemist(live_server, monkeypatch, tmp_path):
         page.wait_for_load_state()
         for t in series:
             assert t.code in page.content()
-        _shot(page, 13, "series-printed")
+        _shot(page, 14, "series-printed")
         pdf = page.request.get(page.url + ("&" if "?" in page.url else "?") + "format=pdf")
         assert pdf.ok and pdf.body()[:4] == b"%PDF"
 
@@ -257,6 +257,6 @@ def test_the_day_of_a_chemist(live_server, monkeypatch, tmp_path):
         assert "curator" in banner and "series published" in banner
         assert page.locator(".record-actions a:has-text('Edit')").count() == 0
         assert page.locator("#split").count() == 0
-        _shot(page, 14, "frozen-banner")
+        _shot(page, 15, "frozen-banner")
         console.check("after the freeze")
         browser.close()
