@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -20,7 +21,12 @@ from labbook.synthesis.models import Sample, Synthesis
 def _dump() -> list:
     buf = io.StringIO()
     call_command("dumpdata", natural_foreign=True, natural_primary=True, exclude=EXCLUDE, stdout=buf)
-    return sorted(json.dumps(o, sort_keys=True) for o in json.loads(buf.getvalue()))
+    # dumpdata cuts a time to milliseconds: 12:00:00.000321 is written "12:00:00.000", and once
+    # restored (12:00:00.000000) "12:00:00": the same instant, so both are compared as the latter
+    return sorted(
+        re.sub(r'(T\d\d:\d\d:\d\d)\.000(Z|[+-]\d\d:\d\d)?"', r'\1\2"', json.dumps(o, sort_keys=True))
+        for o in json.loads(buf.getvalue())
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -273,7 +273,11 @@ def test_dropping_files_on_an_entry_shows_their_previews_in_chromium(live_server
         page.goto(f"{url}{reverse('notebook:entry-detail', args=[entry.pk])}")
         page.click("a.button:text-is('Print')")  # in the record actions (templates/records/)
         page.wait_for_selector("h1:text('PL of CH3NH3PbI3')")
+        page.wait_for_load_state("load")  # print.css applied (a slow run reached here before it)
         page.emulate_media(media="print")
+        page.wait_for_function(
+            "() => getComputedStyle(document.querySelector('.toolbar')).display === 'none'"
+        )
         assert not page.locator(".toolbar").is_visible() and page.locator("header.top").count() == 0
         page.screenshot(path=str(ARTIFACTS / "notebook-print.png"), full_page=True)
         watch.check("print page")
