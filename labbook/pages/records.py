@@ -33,12 +33,13 @@ from django.db.models import ProtectedError, RestrictedError
 from django.forms import modelform_factory
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
 from labbook.characterization import services as characterization_services
 from labbook.characterization.filters import RunFilterSet
 from labbook.characterization.models import CharacterizationRun
+from labbook.core.forms import add_errors
 from labbook.devices import services as device_services
 from labbook.devices.filters import DeviceFilterSet, MeasurementFilterSet
 from labbook.devices.models import Device, DeviceMeasurement
@@ -342,15 +343,6 @@ _kinds()
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def add_errors(form, exc: ValidationError) -> None:
-    """A service's ValidationError onto the form: by field where the form has it, else at the top."""
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.message_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 def _kind(slug: str) -> Kind:
     try:
         return KINDS[slug]
@@ -723,10 +715,3 @@ def urlpatterns_for_kinds() -> list:
         if kind.detail is None:
             patterns.append(path(f"{s}/<int:pk>/", record_detail, {"slug": s}, name=f"{s}-detail"))
     return patterns
-
-
-def safe_reverse(name: str, *args) -> str | None:
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return None

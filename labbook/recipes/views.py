@@ -16,6 +16,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 
+from labbook.core.forms import add_errors
 from labbook.notebook.models import NotebookEntry
 from labbook.projects.models import ConflictError
 from labbook.projects.permissions import RecordNotFound, can_edit
@@ -24,14 +25,6 @@ from labbook.recipes import services
 from labbook.recipes.forms import SeriesApplyForm, TemplateForm, writable_projects
 from labbook.recipes.models import Template, TemplateKind
 from labbook.synthesis.models import Synthesis
-
-
-def _add_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.message_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _template(request, pk: int) -> Template:
@@ -108,7 +101,7 @@ def template_create(request):
                     fields=form.template_fields(),
                 )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                add_errors(form, exc)
             except RecordNotFound:
                 raise Http404("no such project") from None
             else:
@@ -144,7 +137,7 @@ def template_edit(request, pk: int):
                     reason="changed on the template page",
                 )
             except ValidationError as exc:
-                _add_errors(form, exc)
+                add_errors(form, exc)
             except ConflictError as exc:  # someone saved it meanwhile
                 form.add_error(None, str(exc))
             else:
@@ -243,7 +236,7 @@ def series_apply(request, pk: int):
                     return redirect(f"{reverse('synthesis:treatment-list')}?made_from={d['batch'].pk}")
             except ValidationError as exc:
                 plan = None
-                _add_errors(form, exc)
+                add_errors(form, exc)
             except IntegrityError:  # the same treatments recorded by someone else at this moment
                 plan = None
                 form.add_error(
