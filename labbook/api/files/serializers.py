@@ -8,6 +8,7 @@ from labbook.api.serializers import LabModelSerializer, StrictFieldsMixin, link_
 from labbook.characterization.models import CharacterizationRun
 from labbook.devices.models import Device, DeviceMeasurement
 from labbook.files.models import RawFile
+from labbook.notebook.models import NotebookEntry
 from labbook.projects.selectors import projects_for, visible
 
 #: how other records show their raw files
@@ -28,8 +29,9 @@ class RawFileSerializer(LabModelSerializer):
 
 
 class RawFileUploadSerializer(StrictFieldsMixin, serializers.Serializer):
-    """multipart/form-data: ``file`` and ``project``; optionally attach it to a run, device or
-    device measurement (of the same project) and start that record's analysis."""
+    """multipart/form-data: ``file`` and ``project``; optionally attach it to one record of the same
+    project: a run, device or device measurement (a raw instrument file), or a notebook ``entry`` (an
+    attachment: image, PDF or CSV/TXT table, recognised by its content, as on the entry page)."""
 
     file = serializers.FileField(allow_empty_file=False, use_url=False)
     project = serializers.PrimaryKeyRelatedField(queryset=projects_for(None))
@@ -39,6 +41,10 @@ class RawFileUploadSerializer(StrictFieldsMixin, serializers.Serializer):
     measurement = serializers.PrimaryKeyRelatedField(
         queryset=DeviceMeasurement.objects.none(), required=False
     )
+    entry = serializers.PrimaryKeyRelatedField(queryset=NotebookEntry.objects.none(), required=False)
+
+    #: the fields that name the record a file is attached to (at most one)
+    TARGETS = ("run", "device", "measurement", "entry")
 
     def get_fields(self):
         fields = super().get_fields()
@@ -47,12 +53,15 @@ class RawFileUploadSerializer(StrictFieldsMixin, serializers.Serializer):
         fields["run"].queryset = visible(CharacterizationRun, user)
         fields["device"].queryset = visible(Device, user)
         fields["measurement"].queryset = visible(DeviceMeasurement, user)
+        fields["entry"].queryset = visible(NotebookEntry, user)
         return fields
 
     def validate(self, attrs):
-        targets = [attrs[k] for k in ("run", "device", "measurement") if k in attrs]
+        targets = [attrs[k] for k in self.TARGETS if k in attrs]
         if len(targets) > 1:
-            raise serializers.ValidationError("attach the file to one record: run, device or measurement")
+            raise serializers.ValidationError(
+                "attach the file to one record: run, device, measurement or entry"
+            )
         for target in targets:
             if target.project_id != attrs["project"].pk:
                 raise serializers.ValidationError({"project": f"{target} is in another project"})

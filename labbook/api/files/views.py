@@ -3,7 +3,7 @@
 An upload (multipart/form-data, field ``file``) goes through
 :func:`labbook.files.services.raw_files_attach`, the one upload path of every door: role, freeze,
 type, streamed to storage with its SHA-256, each content stored once, linked to its run, device or
-measurement. Over ``settings.RAW_FILE_MAX_BYTES`` it is refused with 413: before the body is read
+measurement or notebook entry. Over ``settings.RAW_FILE_MAX_BYTES`` it is refused with 413: before the body is read
 when the request says its length, else as soon as the file passes the limit
 (:mod:`labbook.files.uploads`, the same for every door).
 """
@@ -23,6 +23,7 @@ from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.files.filters import RawFileFilterSet
 from labbook.files.models import RawFile
 from labbook.files.services import RawFileDamaged, raw_file_open_checked, raw_files_attach
+from labbook.notebook.models import NotebookEntry
 
 
 class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
@@ -44,14 +45,16 @@ class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
             200: RawFileSerializer,
             413: OpenApiResponse(description="too large"),
         },
-        description="Upload a raw file (multipart, field `file`). Content already stored in the project "
+        description="Upload a raw file (multipart, field `file`), optionally attached to one `run`, "
+        "`device`, `measurement` or notebook `entry` of the project (an entry takes images, PDF and "
+        "CSV/TXT tables, recognised by their content). Content already stored in the project "
         "returns the existing record (200).",
     )
     def create(self, request, *args, **kwargs):
         upload = RawFileUploadSerializer(data=request.data, context=self.get_serializer_context())
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
-        target = data.get("run") or data.get("device") or data.get("measurement") or data["project"]
+        target = next((data[k] for k in RawFileUploadSerializer.TARGETS if k in data), data["project"])
         started = timezone.now()
         reason = request.headers.get("X-Change-Reason", "").strip()
         try:
@@ -61,6 +64,7 @@ class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
                 files=[data["file"]],
                 description=data.get("description", ""),
                 reason=reason or f"API upload of {data['file'].name}",
+                attachments=isinstance(target, NotebookEntry),  # images, PDF, tables: as on the entry page
             )
         except ValidationError as exc:
             if "larger than the limit" in " ".join(exc.messages):
