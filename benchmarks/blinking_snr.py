@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-BINS = (0.0, 3.0, 6.0, 10.0, np.inf)
+BINS = (0.0, 2.0, 3.09, 6.0, 10.0, np.inf)
 
 
 def collect(seeds: int, folder: Path) -> list[dict]:
@@ -49,7 +49,7 @@ def collect(seeds: int, folder: Path) -> list[dict]:
             )
             path = folder / f"snr_{seed}_{preset}.tif"
             simulate.write_movie_tiff(path, movie)
-            result = analyze_blinking_movie(path, missed_events_max_snr=3.09)
+            result = analyze_blinking_movie(path)  # corrected below SNR 3.09 (the default)
             true = truth["particles"]
             centres = np.array([q["centroid_px"] for q in true], dtype=float)
             for i, j in match_particles(result.particles.centroid_px, centres, match_px=2.5):

@@ -54,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--assembly-distance",
         help="particles closer than this get cross-correlation maps, e.g. 1.5um (the default; needs a pixel size)",
     )
+    parser.add_argument(
+        "--missed-events-snr",
+        type=float,
+        help="correct the mean ON/OFF times of two-state crystals below this SNR for missed short dwells "
+        "(default 3.09; 0 turns the correction off)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -146,6 +152,13 @@ def run(args: argparse.Namespace) -> dict:
         raise AnalysisInputError(f"--threshold-fraction: {args.threshold_fraction}, expected between 0 and 1")
     if args.maps and Path(args.maps).exists() and not Path(args.maps).is_dir():
         raise AnalysisInputError(f"--maps: {args.maps} exists and is not a directory")
+    options = {}
+    if args.missed_events_snr is not None:
+        if not (math.isfinite(args.missed_events_snr) and args.missed_events_snr >= 0):
+            raise AnalysisInputError(
+                f"--missed-events-snr: {args.missed_events_snr}, expected 0 (off) or a positive SNR"
+            )
+        options["missed_events_max_snr"] = args.missed_events_snr or None
     info = open_movie(args.movie)  # fail fast, before any cluster starts
     bar = None
     if not args.no_progress:
@@ -165,6 +178,7 @@ def run(args: argparse.Namespace) -> dict:
             threshold_fraction=args.threshold_fraction,
             assembly_distance_um=assembly_um,
             progress=bar.update if bar is not None else None,
+            **options,
         )
     finally:
         if bar is not None:

@@ -111,8 +111,8 @@ def test_pipeline_option_on_a_half_signal_movie(tmp_path):
     movie, truth = simulate.simulate_realistic_movie(800, (128, 128), 25, 9, 103, signal_photons=200.0)
     path = tmp_path / "half.tif"
     simulate.write_movie_tiff(path, movie)
-    plain = jsonable(analyze_blinking_movie(path).to_json())
-    fixed = jsonable(analyze_blinking_movie(path, missed_events_max_snr=3.09).to_json())
+    plain = jsonable(analyze_blinking_movie(path, missed_events_max_snr=None).to_json())
+    fixed = jsonable(analyze_blinking_movie(path).to_json())  # the default: corrected below SNR 3.09
     assert fixed["options"]["missed_events_max_snr"] == 3.09
     corrected = [p for p in fixed["particles"] if p["missed_events_ratio_on"] is not None]
     assert corrected and all(p["snr"] < 3.09 for p in corrected)

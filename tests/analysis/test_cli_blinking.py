@@ -167,6 +167,8 @@ def test_bad_movies_exit_2_with_one_line_and_no_output(tmp_path, movie, case, ca
         (["--workers", "0"], "--workers"),
         (["--threshold-fraction", "1.2"], "--threshold-fraction"),
         (["--chunk-frames", "0"], "--chunk-frames"),
+        (["--missed-events-snr", "-1"], "--missed-events-snr"),
+        (["--missed-events-snr", "nan"], "--missed-events-snr"),
     ],
 )
 def test_nonsense_parameters_exit_2(tmp_path, movie, args, message, capsys):
@@ -174,3 +176,18 @@ def test_nonsense_parameters_exit_2(tmp_path, movie, args, message, capsys):
     code, err = _run(["blinking", movie, "--out", out, "--no-progress", *args], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_missed_events_correction_is_on_by_default_and_0_turns_it_off(tmp_path, movie, capsys):
+    on, off = tmp_path / "on.json", tmp_path / "off.json"
+    assert _run(["blinking", movie, "--out", on, "--no-progress"], capsys)[0] == 0
+    assert (
+        _run(["blinking", movie, "--out", off, "--no-progress", "--missed-events-snr", "0"], capsys)[0] == 0
+    )
+    a, b = json.loads(on.read_text()), json.loads(off.read_text())
+    assert a["options"]["missed_events_max_snr"] == 3.09 and b["options"]["missed_events_max_snr"] is None
+    for p, q in zip(a["particles"], b["particles"], strict=True):
+        assert p["on_dwell_s"] == q["on_dwell_s"]  # the decoded dwells never change
+        assert q["missed_events_ratio_on"] is None and q["mean_on_s"] == q["mean_on_observed_s"]
+        if p["snr"] >= 3.09:  # bright crystals are never corrected
+            assert p["missed_events_ratio_on"] is None and p["mean_on_s"] == q["mean_on_s"]
