@@ -43,15 +43,17 @@ one-frame dwell is dropped, above it kept (the measured bias from SNR 3 to 6 is 
 twin's noise comes from a generator seeded by the trace's own bytes: reproducible. A ratio outside
 [1/3, 3] (``RATIO_RANGE``) is not applied (NaN): the trace then says too little to correct honestly.
 
-What it does and does not do (measured 2026-11-30, benchmarks/README.md "Mean ON/OFF times by SNR"):
-on 12 movies of the realistic simulator it takes the bias of the crystals below SNR 3 from +0.19 to
-+0.01 (ON) and from +0.21 to +0.11 (OFF), but their median |error| stays at 0.21-0.25: a crystal's 5-25
-dwells leave a sampling scatter of +-20-30 % that no correction of the mean removes (how many of *its*
-short dwells were missed is random), and the population law differs from the crystal's own. On the
-shared half-SNR movie the median error goes from 0.111 / 0.111 to 0.140 (ON) / 0.078 (OFF); on the
-project's longer half-signal movie from 0.170 / 0.084 to 0.128 / 0.066. The pipeline therefore leaves it
-off by default (``missed_events_max_snr=None``): turn it on for averages of mean times over many dim
-crystals, where the bias, not the scatter, dominates.
+What it does and does not do (measured 2026-11-30, benchmarks/README.md "Mean ON/OFF times by SNR";
+SNR as :func:`analysis.blinking.pipeline.state_snr` gives it). On the independent half-SNR validation
+movie it takes the median error of the mean ON / OFF times from 0.111 / 0.111 to 0.098 / 0.089, and on
+the project's four longer movies it lowers every one (half-signal movie 0.170 / 0.084 -> 0.128 / 0.075).
+On 12 short movies of the project's simulator it takes the bias of the crystals at SNR 2-3.09 from +0.21
+to -0.08 (ON) and +0.21 to +0.11 (OFF), but not their scatter (median |error| 0.21-0.28 before and
+after): a crystal's 5-25 dwells leave +-20-30 % that no correction of the mean removes (how many of
+*its* short dwells were missed is random). Below SNR 2 the twin is a poor model of the crystal (its
+levels come from a decoding that is itself mostly noise) and the OFF means come out longer still (bias
++0.26 -> +0.45); the ratio guard keeps the worst out. The pipeline applies it by default
+(``missed_events_max_snr=3.09``); None turns it off.
 
 Cost: one decode of ``max(max_frames, min_pieces x span)`` synthetic frames per corrected crystal,
 20-40 ms on the shared 2-core machine; nothing for the others.
