@@ -75,6 +75,7 @@ def log_in(page, url: str, username: str) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_selector("text=Recent batches")
+    page.wait_for_load_state("load")  # the dashboard's scripts too: a goto now would abort them
 
 
 def _database_url() -> str:

@@ -182,6 +182,8 @@ def test_dropping_files_on_an_entry_shows_their_previews_in_chromium(live_server
         page.fill("#id_username", "scientist")
         page.fill("#id_password", PASSWORD)
         page.click("button[type=submit]")
+        page.wait_for_selector("text=Recent batches")
+        page.wait_for_load_state("load")  # the dashboard's jobs.js too: a goto now would abort it
         page.goto(f"{url}{reverse('notebook:entry-detail', args=[entry.pk])}")
         assert page.inner_html("article.markdown").count("<sub>3</sub>") == 3
         assert page.locator("#attachments").inner_text() == "no files attached"

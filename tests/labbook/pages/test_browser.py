@@ -70,6 +70,7 @@ def test_bench_forms_comparison_and_particle_pages_in_chromium(live_server, monk
         page.fill("#id_password", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_selector("text=Recent batches")
+        page.wait_for_load_state("load")  # the dashboard's scripts too: a goto would abort them
         page.screenshot(path=str(ARTIFACTS / "01-dashboard.png"), full_page=True)
         watch.check("dashboard")
 
