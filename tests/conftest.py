@@ -27,3 +27,11 @@ def _close_job_dask_client():
     runners = sys.modules.get("labbook.jobs.runners")
     if runners is not None:
         runners.close_dask_client()
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that read a module's shared data run after its other tests (tests/labbook/shared.py);
+    pytest-django's own reordering (transactional tests last) runs before this and is kept."""
+    from tests.labbook.shared import shared_data_last
+
+    shared_data_last(items)

@@ -3,13 +3,15 @@
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from labbook.demo import load_paper_series
-from labbook.projects.models import Role
+from labbook.projects.models import Project, Role
 from labbook.synthesis.models import PostTreatment, Synthesis
 from tests.labbook.factories import MembershipFactory, ProjectFactory, SynthesisFactory, UserFactory
+from tests.labbook.shared import rolled_back
 
 pytestmark = pytest.mark.django_db
 
@@ -21,14 +23,22 @@ LABBOOK_MODELS = [
 ]
 
 
-@pytest.fixture
-def superuser():
-    return UserFactory(username="boss", is_staff=True, is_superuser=True)
+@pytest.fixture(scope="module")
+def _admin_data(django_db_setup, django_db_blocker):
+    """The superuser and the demo series, built once for this module (tests/labbook/shared.py)."""
+    with rolled_back(django_db_blocker):
+        boss = UserFactory(username="boss", is_staff=True, is_superuser=True)
+        yield {"superuser": boss.pk, "series": load_paper_series(user=boss, with_files=False).pk}
 
 
 @pytest.fixture
-def series(superuser):
-    return load_paper_series(user=superuser, with_files=False)
+def superuser(_admin_data, db):
+    return get_user_model().objects.get(pk=_admin_data["superuser"])
+
+
+@pytest.fixture
+def series(_admin_data, db):
+    return Project.objects.get(pk=_admin_data["series"])
 
 
 def test_every_labbook_model_is_in_the_admin():

@@ -10,16 +10,24 @@ from labbook.characterization.models import CharacterizationRun
 from labbook.demo import DEMO_FILES, load_paper_series
 from labbook.files.models import RawFile
 from labbook.jobs.models import AnalysisJob
+from labbook.projects.models import Project
 from tests.labbook.factories import UserFactory
+from tests.labbook.shared import rolled_back
 
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(scope="module")
+def _series_data(django_db_setup, django_db_blocker):
+    """The series, built once for this module (tests/labbook/shared.py)."""
+    with rolled_back(django_db_blocker):
+        lead = UserFactory(username="lead", is_staff=True, is_superuser=True)
+        yield load_paper_series(user=lead, with_files=False).pk
+
+
 @pytest.fixture
-def series():
-    return load_paper_series(
-        user=UserFactory(username="lead", is_staff=True, is_superuser=True), with_files=False
-    )
+def series(_series_data, db):
+    return Project.objects.get(pk=_series_data)
 
 
 def test_ingest_a_folder_into_a_run_and_queue_its_analysis(series, tmp_path, capsys):

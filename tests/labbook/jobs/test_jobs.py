@@ -22,8 +22,10 @@ from labbook.demo import load_paper_series
 from labbook.files.services import raw_file_store
 from labbook.jobs.models import AnalysisJob, JobStatus
 from labbook.jobs.services import job_execute, job_submit, jobs_requeue_stale
+from labbook.projects.models import Project
 from labbook.results.models import BlinkingAnalysis, Particle
 from tests.labbook.factories import UserFactory
+from tests.labbook.shared import rolled_back
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -51,9 +53,16 @@ def _store(project, path: Path):
         return raw_file_store(project=project, fileobj=fh, original_name=path.name)
 
 
+@pytest.fixture(scope="module")
+def _series_data(django_db_setup, django_db_blocker):
+    """The series, built once for this module's non-transactional tests (tests/labbook/shared.py)."""
+    with rolled_back(django_db_blocker):
+        yield load_paper_series(user=UserFactory(), with_files=False).pk
+
+
 @pytest.fixture
-def series(db):
-    return load_paper_series(user=UserFactory(), with_files=False)
+def series(_series_data, db):
+    return Project.objects.get(pk=_series_data)
 
 
 def _database_url() -> str:

@@ -15,16 +15,25 @@ from labbook.demo import DEMO_FILES, load_paper_series
 from labbook.files.services import raw_file_store
 from labbook.jobs.models import AnalysisJob, JobStatus
 from labbook.jobs.services import job_execute, job_submit
+from labbook.projects.models import Project
 from labbook.results.models import LifetimeFit, ParticleSummary, ResultCurve
 from labbook.results.summaries import MAX_CURVE_POINTS
 from tests.labbook.factories import UserFactory
+from tests.labbook.shared import rolled_back
 
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(scope="module")
+def _series_data(django_db_setup, django_db_blocker):
+    """The series, built once for this module (tests/labbook/shared.py)."""
+    with rolled_back(django_db_blocker):
+        yield load_paper_series(user=UserFactory(), with_files=False).pk
+
+
 @pytest.fixture
-def series(db):
-    return load_paper_series(user=UserFactory(), with_files=False)
+def series(_series_data, db):
+    return Project.objects.get(pk=_series_data)
 
 
 def _store(project, name: str):

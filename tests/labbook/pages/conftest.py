@@ -1,9 +1,12 @@
 import pytest
+from django.contrib.auth import get_user_model
 
 from labbook.demo import load_paper_series
 from labbook.jobs.models import JobStatus
 from labbook.jobs.services import job_execute, jobs_submit_for_project
+from labbook.projects.models import Project
 from tests.labbook.factories import UserFactory
+from tests.labbook.shared import rolled_back, shared_data_of
 
 PASSWORD = "pw-for-tests"
 
@@ -16,12 +19,29 @@ def analysed_series(user):
     return project
 
 
+@pytest.fixture(scope="module")
+def _shared_series(django_db_setup, django_db_blocker):
+    """The scientist and the series, built once for the module's tests that read ``series``
+    (tests/labbook/shared.py: they run after the module's other tests, each in a savepoint)."""
+    with rolled_back(django_db_blocker):
+        scientist = UserFactory(username="scientist")
+        yield {"scientist": scientist.pk, "series": load_paper_series(user=scientist, with_files=False).pk}
+
+
+def _reads_shared_series(request) -> bool:
+    return shared_data_of(request.node) == "_shared_series"
+
+
 @pytest.fixture
-def scientist(db):
+def scientist(request, db):
+    if _reads_shared_series(request):
+        return get_user_model().objects.get(pk=request.getfixturevalue("_shared_series")["scientist"])
     return UserFactory(username="scientist")
 
 
 @pytest.fixture
-def series(scientist):
+def series(request, scientist):
     """The series recorded without files (fast): forms, lists, details."""
+    if _reads_shared_series(request):
+        return Project.objects.get(pk=request.getfixturevalue("_shared_series")["series"])
     return load_paper_series(user=scientist, with_files=False)

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -22,27 +23,39 @@ from labbook.results.services import particle_columns, particle_summary_data, pa
 from labbook.results.summaries import NQ
 from tests.labbook.api.conftest import add_blinking_results, build_series
 from tests.labbook.factories import UserFactory
+from tests.labbook.shared import rolled_back, shared_data_of
 
 pytestmark = pytest.mark.django_db
 PARTICLES = f'"{Particle._meta.db_table}"'  # quoted: not the summary table
 
 
+@pytest.fixture(scope="module")
+def _shared_series(django_db_setup, django_db_blocker):
+    """The owner and the series, built once for the module's tests that read ``series``
+    (tests/labbook/shared.py: they run after the module's other tests, each in a savepoint)."""
+    with rolled_back(django_db_blocker):
+        owner = UserFactory(username="owner")
+        project = build_series(owner)
+        for code, n, seed in (("R-3Cl-BLINK", 30, 11), ("R-17Cl-BLINK", 7, 12)):
+            run = CharacterizationRun.objects.get(project=project, code=code)
+            add_blinking_results(run, n=n, seed=seed, alpha_on=1.2)
+        for a in BlinkingAnalysis.objects.filter(project=project):
+            particle_summary_write(analysis=a)
+        yield {"owner": owner.pk, "series": project.pk}
+
+
 @pytest.fixture
-def owner(db):
+def owner(request, db):
+    if shared_data_of(request.node):
+        return get_user_model().objects.get(pk=request.getfixturevalue("_shared_series")["owner"])
     return UserFactory(username="owner")
 
 
 @pytest.fixture
-def series(owner):
+def series(request, owner):
     """The paper's series with 12 particles per movie, and a second movie analysed for the 3 and
     17 % treatments (so their groups pool two analyses); every summary stored, as jobs store them."""
-    project = build_series(owner)
-    for code, n, seed in (("R-3Cl-BLINK", 30, 11), ("R-17Cl-BLINK", 7, 12)):
-        run = CharacterizationRun.objects.get(project=project, code=code)
-        add_blinking_results(run, n=n, seed=seed, alpha_on=1.2)
-    for a in BlinkingAnalysis.objects.filter(project=project):
-        particle_summary_write(analysis=a)
-    return project
+    return Project.objects.get(pk=request.getfixturevalue("_shared_series")["series"])
 
 
 def _rounded(value):
