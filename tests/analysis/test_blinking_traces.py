@@ -162,3 +162,24 @@ def test_active_span_ignores_noise_flips_in_dark_ends():
     assert active_span(s, min_dark_frames=50) == (200, 445)
     # A dark end shorter than min_dark_frames is not one.
     assert active_span(s, min_dark_frames=600) == (0, 1000)
+
+
+@pytest.mark.parametrize("fraction_on", [0.15, 0.5, 0.92, 0.95])
+def test_snr_is_on_minus_off_over_one_frames_noise_whatever_the_time_on(fraction_on):
+    """A crystal ON 92 % of the time has the SNR of one ON 50 %: the levels come from the decoded
+    states, not from a two-class split of the intensities (which cuts a noisy ON level in two: it
+    gave 1.4 instead of 3.4 at 92 and 95 % ON)."""
+    from analysis.blinking.pipeline import analyze_trace
+
+    rng = np.random.default_rng(7)
+    n, on_level, sigma = 6000, 400.0, 115.0  # SNR 3.4
+    states = np.zeros(n, dtype=bool)
+    t = 0
+    while t < n:  # alternating dwells of 1-60 frames with the requested share of ON time
+        on = rng.random() < fraction_on
+        length = int(rng.integers(1, 60))
+        states[t : t + length] = on
+        t += length
+    trace = np.where(states, on_level, 0.02 * on_level) + rng.normal(0.0, sigma, n)
+    snr = analyze_trace(trace, 0.1).snr
+    assert snr == pytest.approx(on_level * 0.98 / sigma, rel=0.06), snr
