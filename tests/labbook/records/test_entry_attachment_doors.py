@@ -16,6 +16,7 @@ from labbook.projects.permissions import RecordNotFound, RoleRequired
 from tests.labbook.notebook.samples import png_bytes
 from tests.labbook.records.conftest import ROLES, api_client
 from tests.labbook.records.test_doors import _expected, freeze
+from tests.labbook.records.test_uploads import api_upload_answer
 
 PNG = png_bytes(32, 24)
 
@@ -35,12 +36,7 @@ def _by_service(entry, user, client) -> str:
 
 
 def _by_api(entry, user, client) -> str:
-    r = api_client(user).post(
-        "/api/files/", {"project": entry.project_id, "entry": entry.pk, "file": _upload()}, format="multipart"
-    )
-    if r.status_code == 400 and "does not exist" in r.content.decode():
-        return "not found"  # the entry (and its project) are not theirs
-    return {201: "ok", 403: "forbidden", 404: "not found"}.get(r.status_code, f"{r.status_code} {r.content}")
+    return api_upload_answer(user, entry, "entry", _upload())
 
 
 def _by_page(entry, user, client) -> str:

@@ -43,13 +43,18 @@ def _by_service(run, user) -> str:
     return "ok"
 
 
-def _by_api(run, user) -> str:
+def api_upload_answer(user, record, field: str, upload) -> str:
+    """POST ``upload`` to /api/files/ attached to ``record`` (``field``: run, entry...), as a door's answer."""
     r = api_client(user).post(
-        "/api/files/", {"project": run.project_id, "run": run.pk, "file": _upload()}, format="multipart"
+        "/api/files/", {"project": record.project_id, field: record.pk, "file": upload}, format="multipart"
     )
     if r.status_code == 400 and "does not exist" in r.content.decode():
-        return "not found"  # the run (and its project) are not theirs
+        return "not found"  # the record (and its project) are not theirs
     return {201: "ok", 403: "forbidden", 404: "not found"}.get(r.status_code, f"{r.status_code} {r.content}")
+
+
+def _by_api(run, user) -> str:
+    return api_upload_answer(user, run, "run", _upload())
 
 
 def _by_admin(client, run, user) -> str:
