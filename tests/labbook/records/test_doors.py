@@ -57,7 +57,9 @@ RECORDS = {  # model, fixture id, API path (None: no API update), writers, admin
     "entry": (NotebookEntry, "entry", "entries", notebook.entries, "notebook_notebookentry", "body"),
     "raw_file": (RawFile, "raw", None, files.raw_files, "files_rawfile", "description"),
 }  # fmt: skip
-_admin_forms: dict[str, dict] = {}  # the series is the same at the start of every test
+# the series is the same at the start of every test, until the package's series is built again (a
+# pytest-xdist worker may come back to the package): so by (project id, admin page)
+_admin_forms: dict[tuple[int, str], dict] = {}
 
 
 def _by_service(writers, obj, user, change) -> str:
@@ -78,13 +80,13 @@ def _by_api(path, obj, user, change) -> str:
 def _by_admin(client, page, obj, user, change) -> str:
     url = reverse(f"admin:{page}_change", args=[obj.pk])
     client.force_login(user)
-    r = client.post(url, {**_admin_forms[page], **change})
+    r = client.post(url, {**_admin_forms[obj.project_id, page], **change})
     return {302: "ok", 403: "forbidden", 404: "not found"}.get(r.status_code, f"{r.status_code}")
 
 
 #: the bench pages' URL prefix of each record type (/runs/7/edit/); raw files have no edit page
 PAGES = {"run": "runs", "device": "devices", "measurement": "measurements", "entry": "notebook"}
-_page_forms: dict[str, dict] = {}
+_page_forms: dict[tuple[int, str], dict] = {}
 
 DOORS = [  # raw files are not changed through the API (uploads are: see test_uploads.py)
     (name, door) for name in RECORDS for door in ("services", "api", "admin", "page")
@@ -99,12 +101,12 @@ def test_every_door_gives_the_same_answer(client, ids, series, users, name, door
     model, key, path, writers, page, field = RECORDS[name]
     obj = model.objects.get(pk=ids[key])
     change = {field: "edited through a door"}
-    if door == "admin" and page not in _admin_forms:  # built by the project admin, before a freeze
-        _admin_forms[page] = admin_page(
+    if door == "admin" and (series.pk, page) not in _admin_forms:  # by the project admin, before a freeze
+        _admin_forms[series.pk, page] = admin_page(
             client, users["admin"], reverse(f"admin:{page}_change", args=[obj.pk])
         )
-    if door == "page" and name not in _page_forms:  # the same, on the bench page
-        _page_forms[name] = doors.page_form_data(client, PAGES[name], obj, users["admin"])
+    if door == "page" and (series.pk, name) not in _page_forms:  # the same, on the bench page
+        _page_forms[series.pk, name] = doors.page_form_data(client, PAGES[name], obj, users["admin"])
     if frozen:
         freeze(series)
         obj = model.objects.get(pk=obj.pk)
@@ -114,7 +116,7 @@ def test_every_door_gives_the_same_answer(client, ids, series, users, name, door
     elif door == "api":
         got = _by_api(path, obj, user, change)
     elif door == "page":
-        got = doors.update_by_page(client, PAGES[name], obj, user, _page_forms[name], change)
+        got = doors.update_by_page(client, PAGES[name], obj, user, _page_forms[series.pk, name], change)
     else:
         got = _by_admin(client, page, obj, user, change)
     assert got == _expected(role, frozen)

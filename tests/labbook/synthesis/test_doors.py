@@ -281,7 +281,9 @@ ADMIN_PAGES = {  # the admin page each record is edited on, and the form field e
     "treatment": ("synthesis_posttreatment", lambda obj: obj.pk, "notes"),
     "sample": ("synthesis_sample", lambda obj: obj.pk, "notes"),
 }
-_admin_forms: dict[str, dict] = {}  # the series is the same at the start of every test
+# the series is the same at the start of every test, until the package's series is built again (a
+# pytest-xdist worker may come back to the package): so by (project id, record type)
+_admin_forms: dict[tuple[int, str], dict] = {}
 
 
 def _expected(role: str, frozen: bool) -> str:
@@ -308,7 +310,7 @@ def _by_api(path, obj, user, change) -> str:
 def _by_admin(client, name, obj, user) -> str:
     page, pk_of, field = ADMIN_PAGES[name]
     url = reverse(f"admin:{page}_change", args=[pk_of(obj)])
-    data = {**_admin_forms[name], field: "0.2" if name == "link" else "edited"}
+    data = {**_admin_forms[obj.project_id, name], field: "0.2" if name == "link" else "edited"}
     client.force_login(user)
     r = client.post(url, data)
     return {302: "ok", 403: "forbidden", 404: "not found"}.get(r.status_code, f"{r.status_code}")
@@ -316,7 +318,7 @@ def _by_admin(client, name, obj, user) -> str:
 
 #: the bench pages' URL prefix of each record type (/treatments/7/edit/); a lineage link has none
 PAGES = {"batch": "batches", "stock": "stocks", "treatment": "treatments", "sample": "samples"}
-_page_forms: dict[str, dict] = {}
+_page_forms: dict[tuple[int, str], dict] = {}
 UPDATES = [
     (name, door) for name in RECORDS for door in ("services", "api", "admin", "page")
     if not (door == "page" and name not in PAGES)
@@ -330,13 +332,13 @@ def test_every_door_gives_the_same_answer(client, series, users, name, door, rol
     model, lookup, path, service = RECORDS[name]
     obj = model.objects.get(project=series, **lookup)
     change = {"fraction": 0.2} if name == "link" else {"notes": "edited"}
-    if door == "admin" and name not in _admin_forms:  # built by the project admin, before a freeze
+    if door == "admin" and (series.pk, name) not in _admin_forms:  # by the project admin, before a freeze
         page, pk_of, _ = ADMIN_PAGES[name]
-        _admin_forms[name] = admin_page(
+        _admin_forms[series.pk, name] = admin_page(
             client, users["admin"], reverse(f"admin:{page}_change", args=[pk_of(obj)])
         )
-    if door == "page" and name not in _page_forms:  # the same, on the bench page
-        _page_forms[name] = doors.page_form_data(client, PAGES[name], obj, users["admin"])
+    if door == "page" and (series.pk, name) not in _page_forms:  # the same, on the bench page
+        _page_forms[series.pk, name] = doors.page_form_data(client, PAGES[name], obj, users["admin"])
     if frozen:
         Project.objects.filter(pk=series.pk).update(frozen_at=timezone.now(), freeze_reason="published")
         obj = model.objects.get(pk=obj.pk)
@@ -346,7 +348,7 @@ def test_every_door_gives_the_same_answer(client, series, users, name, door, rol
     elif door == "api":
         got = _by_api(path, obj, user, change)
     elif door == "page":
-        got = doors.update_by_page(client, PAGES[name], obj, user, _page_forms[name], change)
+        got = doors.update_by_page(client, PAGES[name], obj, user, _page_forms[series.pk, name], change)
     else:
         got = _by_admin(client, name, obj, user)
     assert got == _expected(role, frozen)
