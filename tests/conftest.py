@@ -35,3 +35,22 @@ def pytest_collection_modifyitems(items):
     from tests.labbook.shared import shared_data_last
 
     shared_data_last(items)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, and before it drops the test database: the connections to it that other
+    threads of this process left open are dropped (garbage-collected; on PostgreSQL ended by the
+    server), or the drop fails ("is being accessed by other users") and leaves test_<name> behind."""
+    yield
+    import gc
+
+    from django.db import connection
+
+    gc.collect()
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
