@@ -6,12 +6,15 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# make test runs the suite in this many pytest-xdist worker processes (each with its own test database);
+# PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test venv install install-test chromium chromium-install lint bench clean-db help
 
 help:
 	@echo "make demo   - create .venv, install, migrate (SQLite unless DATABASE_URL), load the demo series, serve at http://$(HOST):$(PORT) with a job worker (HOST=, PORT= to change)"
-	@echo "make test   - install test requirements and run the whole suite (pytest)"
+	@echo "make test   - install test requirements and run the whole suite (pytest, PYTEST_WORKERS=2 processes)"
 	@echo "make lint   - ruff"
 
 # A Python 3.12+ that really runs: $(PYTHON) if given, else python3.13/python3.12 on PATH, else pyenv's.
@@ -66,7 +69,7 @@ chromium-install:
 
 # make's own status is 2 on any failure; pytest's code (1 failures, 2 interrupted, 5 nothing collected...) is printed.
 test: install-test chromium
-	@$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; echo "pytest exited with code $$rc" >&2; exit $$rc; }
+	@$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS) || { rc=$$?; echo "pytest exited with code $$rc" >&2; exit $$rc; }
 
 lint: install-test
 	$(PY) -m ruff check .
