@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import reduce
 from operator import and_, or_
 
@@ -181,11 +182,27 @@ def lookups_for(model, *names: str) -> dict[str, list[str]]:
     return out
 
 
+class UtcDateTimeField(forms.DateTimeField):
+    """A date and time with any UTC offset Python accepts (up to +-23:59), handed to the database in
+    UTC: PostgreSQL refuses offsets beyond +-15:59 ("time zone displacement out of range"), which made
+    ``?created_at__gte=4648-05-21T21:11:55-23:03`` a server error instead of a plain filter."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        return value.astimezone(dt.UTC) if value is not None and value.tzinfo is not None else value
+
+
+class UtcDateTimeFilter(django_filters.DateTimeFilter):
+    field_class = UtcDateTimeField
+
+
 class LabFilterSet(django_filters.FilterSet):
-    """Base FilterSet: QuantityFields take values with units, relations filter by id."""
+    """Base FilterSet: QuantityFields take values with units, relations filter by id, dates and times
+    are compared in UTC."""
 
     FILTER_DEFAULTS = {
         **django_filters.FilterSet.FILTER_DEFAULTS,
+        models.DateTimeField: {"filter_class": UtcDateTimeFilter},
         QuantityField: {"filter_class": QuantityFilter, "extra": lambda f: {"unit": f.unit}},
         models.ForeignKey: {"filter_class": IdFilter},
         models.OneToOneField: {"filter_class": IdFilter},
