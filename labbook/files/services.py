@@ -16,6 +16,7 @@ import logging
 import mimetypes
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,28 @@ def _stored_sha256(name: str) -> str:
 def _verify_stored(name: str, sha256: str) -> None:
     if _stored_sha256(name) != sha256:
         raise ValidationError(f"stored file {name} does not match its SHA-256 {sha256}")
+
+
+#: how long a request waits for another one that is writing the same content's blob (seconds)
+BLOB_WAIT_S = 30.0
+
+
+def _wait_for_blob(name: str, size: int) -> None:
+    """Wait until the blob ``name`` has ``size`` bytes: another request found it missing at the same
+    moment and is writing it (FileSystemStorage writes in place, so a reader can see a partial file,
+    which failed the SHA-256 check: a 400 for one of two identical concurrent uploads). Returns at
+    once when it is complete; after :data:`BLOB_WAIT_S` the check that follows says what is wrong."""
+    deadline, delay = time.monotonic() + BLOB_WAIT_S, 0.01
+    while True:
+        try:
+            if default_storage.size(name) >= size:
+                return
+        except OSError:
+            pass
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(delay)
+        delay = min(2 * delay, 0.25)
 
 
 class RawFileDamaged(Exception):
@@ -150,6 +173,8 @@ def raw_file_store(
             else:
                 wrote = True
         try:
+            if not wrote:
+                _wait_for_blob(stored_name, size)
             _verify_stored(stored_name, sha)
             with transaction.atomic():
                 raw = RawFile(
