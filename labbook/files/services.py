@@ -325,7 +325,6 @@ def raw_files_attach(
     description: str = "",
     reason: str = "",
     progress: Callable[[str, int], None] | None = None,
-    attachments: bool = False,
 ) -> list[RawFile]:
     """Store ``files`` and link them to ``target``: every door's one upload path.
 
@@ -335,9 +334,10 @@ def raw_files_attach(
     target's project, which must not be frozen; each file is streamed to storage with its SHA-256
     (:func:`raw_file_store`: same bytes stored once) and must be a raw file type labbook reads.
 
-    With ``attachments`` (a notebook entry's files) the types are those of
+    A target whose model says ``RAW_FILES_ARE_ATTACHMENTS`` (a notebook entry) takes the types of
     :data:`labbook.files.attachments.ATTACHMENT_TYPES` instead: images, PDF, CSV/TXT, recognised by
-    their content (the first bytes), and stored with the media type their content shows.
+    their content (the first bytes), and stored with the media type their content shows; the same
+    rule whichever door the files come through.
 
     All or nothing: one refused file (too large, wrong type, empty, unreadable) refuses them all,
     and no row, link or newly written blob is left behind. The target's version goes up and its
@@ -345,6 +345,7 @@ def raw_files_attach(
     file streams. Returns the raw files in the order given (an existing one for known content).
     """
     project = raw_files_attach_check(user=user, target=target)
+    attachments = bool(getattr(target, "RAW_FILES_ARE_ATTACHMENTS", False))
     uploads = [_as_upload(f) for f in files]
     if not uploads:
         raise ValidationError({"file": "no file to attach"})

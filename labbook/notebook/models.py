@@ -77,6 +77,8 @@ class NotebookEntry(ProjectRecord):
     devices = models.ManyToManyField("devices.Device", blank=True, related_name="entries")
     measurements = models.ManyToManyField("devices.DeviceMeasurement", blank=True, related_name="entries")
     raw_files = models.ManyToManyField("files.RawFile", blank=True, related_name="entries")
+    #: an entry's files are attachments (images, PDF, tables; labbook.files.services.raw_files_attach)
+    RAW_FILES_ARE_ATTACHMENTS = True
 
     history = HistoricalRecords(
         m2m_fields=[batches, treatments, samples, chemicals, runs, devices, measurements, raw_files]

@@ -7,7 +7,7 @@ is linked to (batches, treatments, samples, chemicals, runs, devices, measuremen
 must be in its project.
 
 Files (images, PDF, CSV/TXT) are attached through the one upload path,
-:func:`labbook.files.services.raw_files_attach` with ``attachments=True``: streamed with SHA-256,
+:func:`labbook.files.services.raw_files_attach` (an entry's files are attachments): streamed with SHA-256,
 size-limited, recognised by their content, stored once per content, linked with one history row.
 """
 
@@ -62,7 +62,7 @@ def entry_files_attach(*, user, entry: NotebookEntry, files: Iterable, reason: s
     be an editor of its project, which must not be frozen; each file must be an image (PNG, JPEG,
     TIFF), a PDF or a CSV/TXT table by its content; all or nothing; the entry's history says who
     attached what. Returns the stored files."""
-    return raw_files_attach(user=user, target=entry, files=files, reason=reason, attachments=True)
+    return raw_files_attach(user=user, target=entry, files=files, reason=reason)
 
 
 @transaction.atomic

@@ -23,7 +23,6 @@ from labbook.api.viewsets import RecordReadOnlyViewSet
 from labbook.files.filters import RawFileFilterSet
 from labbook.files.models import RawFile
 from labbook.files.services import RawFileDamaged, raw_file_open_checked, raw_files_attach
-from labbook.notebook.models import NotebookEntry
 
 
 class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
@@ -64,7 +63,6 @@ class RawFileViewSet(mixins.CreateModelMixin, RecordReadOnlyViewSet):
                 files=[data["file"]],
                 description=data.get("description", ""),
                 reason=reason or f"API upload of {data['file'].name}",
-                attachments=isinstance(target, NotebookEntry),  # images, PDF, tables: as on the entry page
             )
         except ValidationError as exc:
             if "larger than the limit" in " ".join(exc.messages):

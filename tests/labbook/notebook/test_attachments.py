@@ -1,5 +1,5 @@
 """Files attached to notebook entries through labbook.notebook.services (the one upload path,
-labbook.files.services.raw_files_attach with attachments=True): the type comes from the content,
+labbook.files.services.raw_files_attach, which treats an entry's files as attachments): the type comes from the content,
 refusals are clear and leave nothing, roles and the freeze hold, history says who attached what;
 previews are bounded and refuse decompression bombs."""
 
