@@ -56,7 +56,7 @@ levels come from a decoding that is itself mostly noise) and the OFF means come 
 (``missed_events_max_snr=3.09``); None turns it off.
 
 Cost: one decode of ``max(max_frames, min_pieces x span)`` synthetic frames per corrected crystal,
-20-40 ms on the shared 2-core machine; nothing for the others.
+10-40 ms on the shared 2-core machine (10 ms measured quiet, 12 000 twin frames); nothing for the others.
 """
 
 from __future__ import annotations

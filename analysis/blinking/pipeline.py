@@ -527,7 +527,7 @@ def analyze_blinking_movie(
         one-frame dwell, so that their means come out long; None leaves every mean as decoded. On the
         shared half-SNR validation movie it takes the median error of the mean ON / OFF times from
         0.111 / 0.111 to 0.098 / 0.089, on the project's four longer movies it lowers every one
-        (benchmarks/README.md); 20-40 ms per corrected crystal.
+        (benchmarks/README.md); 10-40 ms per corrected crystal.
     population_classes : tuple of str, optional
         Classes whose complete dwells are pooled into the population ON/OFF fits; default qTSB, as the
         paper fits crystals "which show clear two-state PL blinking". None pools every particle. When
